@@ -1,0 +1,569 @@
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use warden_core::glob::{Glob, GlobSet};
+use warden_core::identity::TokenHash;
+
+use crate::env::expand;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub agents: Vec<AgentConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Overridden by `--listen`.
+    pub listen: Option<Listen>,
+    /// Host names (without port) accepted in the `Host` header. Guards against DNS rebinding.
+    pub allowed_hosts: Vec<Str>,
+    /// Extra `Origin` values accepted (scheme://host[:port]). Origins whose host is an
+    /// allowed host are always accepted.
+    pub allowed_origins: Vec<Str>,
+    pub max_body_bytes: Num<u64>,
+    pub session_idle_timeout_secs: Num<u64>,
+    pub drain_timeout_secs: Num<u64>,
+    pub page_size: Num<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: None,
+            allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]
+                .iter()
+                .map(|h| Str(h.to_string()))
+                .collect(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: Num(DEFAULT_MAX_BODY_BYTES),
+            session_idle_timeout_secs: Num(3600),
+            drain_timeout_secs: Num(30),
+            page_size: Num(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Stdio,
+    StreamableHttp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Stdio => "stdio",
+            Transport::StreamableHttp => "streamable-http",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: Name,
+    pub transport: Transport,
+    /// streamable-http: the MCP endpoint.
+    pub url: Option<HttpUrl>,
+    /// streamable-http: static headers sent on every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Str>,
+    /// stdio: the program to run.
+    pub command: Option<Str>,
+    #[serde(default)]
+    pub args: Vec<Str>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Str>,
+    pub cwd: Option<Str>,
+    /// `<prefix>__` before every tool and prompt name. Default: the upstream name when
+    /// there is more than one upstream, none otherwise. `false` turns it off.
+    #[serde(default)]
+    pub prefix: Option<Prefix>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub tools: IncludeExclude,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Connect + initialize handshake.
+    pub connect_secs: Num<f64>,
+    /// One request (tools/call, resources/read, ...), end to end.
+    pub call_secs: Num<f64>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_secs: Num(10.0),
+            call_secs: Num(60.0),
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn connect(&self) -> Duration {
+        Duration::from_secs_f64(self.connect_secs.0)
+    }
+    pub fn call(&self) -> Duration {
+        Duration::from_secs_f64(self.call_secs.0)
+    }
+}
+
+/// Globs over the upstream's own (unprefixed) names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncludeExclude {
+    pub include: Vec<Pattern>,
+    pub exclude: Vec<Pattern>,
+}
+
+impl Default for IncludeExclude {
+    fn default() -> Self {
+        IncludeExclude {
+            include: vec![Pattern(Glob::new("*").expect("static"))],
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl IncludeExclude {
+    pub fn permits(&self, name: &str) -> bool {
+        let name = warden_core::names::nfc_cow(name);
+        self.include.iter().any(|g| g.0.matches(&name))
+            && !self.exclude.iter().any(|g| g.0.matches(&name))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub name: Name,
+    /// SHA-256 (hex) of the agent's bearer token. `warden token generate` prints both.
+    pub token_sha256: TokenHashValue,
+    #[serde(default)]
+    pub allow_tools: Vec<Pattern>,
+    #[serde(default)]
+    pub deny_tools: Vec<Pattern>,
+    #[serde(default)]
+    pub allow_resources: Vec<Pattern>,
+    #[serde(default)]
+    pub deny_resources: Vec<Pattern>,
+    #[serde(default)]
+    pub allow_prompts: Vec<Pattern>,
+    #[serde(default)]
+    pub deny_prompts: Vec<Pattern>,
+}
+
+impl AgentConfig {
+    pub fn access_rules(&self) -> warden_core::access::AccessRules {
+        use warden_core::access::{AccessRules, AllowDeny};
+        let set = |v: &[Pattern]| -> GlobSet {
+            GlobSet::new(
+                &v.iter()
+                    .map(|p| p.0.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .expect("validated at load")
+        };
+        AccessRules {
+            tools: AllowDeny {
+                allow: set(&self.allow_tools),
+                deny: set(&self.deny_tools),
+            },
+            resources: AllowDeny {
+                allow: set(&self.allow_resources),
+                deny: set(&self.deny_resources),
+            },
+            prompts: AllowDeny {
+                allow: set(&self.allow_prompts),
+                deny: set(&self.deny_prompts),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value types. Each validates itself during deserialisation so serde reports
+// the offending key and line.
+// ---------------------------------------------------------------------------
+
+/// A string with `${ENV}` substitution applied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Str(pub String);
+
+impl Str {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        expand(&raw).map(Str).map_err(|e| bad(&raw, e))
+    }
+}
+
+thread_local! {
+    /// The raw text of the value that failed last; serde_norway reports custom errors at the
+    /// enclosing mapping, so the loader uses this to find the exact line of the bad value.
+    pub(crate) static LAST_BAD: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn bad<E: de::Error>(raw: &str, message: impl fmt::Display) -> E {
+    LAST_BAD.with(|b| *b.borrow_mut() = Some(raw.to_string()));
+    E::custom(message)
+}
+
+/// A number, or a string that becomes one after `${ENV}` substitution.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Num<T>(pub T);
+
+impl<'de, T> Deserialize<'de> for Num<T>
+where
+    T: std::str::FromStr + FromF64,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<T: std::str::FromStr + FromF64> Visitor<'_> for V<T> {
+            type Value = Num<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                T::from_u64(v)
+                    .map(Num)
+                    .ok_or_else(|| E::custom(format!("{v} is out of range")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                if v < 0 {
+                    return Err(E::custom(format!("{v} must not be negative")));
+                }
+                self.visit_u64(v as u64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                T::from_f64(v)
+                    .map(Num)
+                    .ok_or_else(|| E::custom(format!("{v} must be a whole, non-negative number")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let s = expand(v).map_err(|e| bad(v, e))?;
+                s.trim()
+                    .parse::<T>()
+                    .map(Num)
+                    .map_err(|_| bad(v, format!("{s:?} is not a valid number")))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Numeric types a config value may hold.
+pub trait FromF64: Sized {
+    fn from_f64(v: f64) -> Option<Self>;
+    fn from_u64(v: u64) -> Option<Self>;
+}
+impl FromF64 for f64 {
+    fn from_f64(v: f64) -> Option<Self> {
+        (v.is_finite() && v >= 0.0).then_some(v)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v as f64)
+    }
+}
+impl FromF64 for u64 {
+    fn from_f64(v: f64) -> Option<Self> {
+        (v.fract() == 0.0 && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        Some(v)
+    }
+}
+impl FromF64 for usize {
+    fn from_f64(v: f64) -> Option<Self> {
+        u64::from_f64(v).and_then(|v| usize::try_from(v).ok())
+    }
+    fn from_u64(v: u64) -> Option<Self> {
+        usize::try_from(v).ok()
+    }
+}
+
+/// `host:port` to listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Str::deserialize(d)?;
+        s.0.parse().map(Listen).map_err(|_| {
+            bad(
+                &s.0,
+                format!("{:?} is not a socket address such as 127.0.0.1:8470", s.0),
+            )
+        })
+    }
+}
+
+/// An absolute http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub url::Url);
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Str::deserialize(d)?;
+        let url =
+            url::Url::parse(&s.0).map_err(|e| bad(&s.0, format!("invalid URL {:?}: {e}", s.0)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(
+                &s.0,
+                format!("invalid URL {:?}: scheme must be http or https", s.0),
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(&s.0, format!("invalid URL {:?}: no host", s.0)));
+        }
+        Ok(HttpUrl(url))
+    }
+}
+
+/// A validated glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern(pub Glob);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Glob::new(&s).map(Pattern).map_err(|e| bad(&s, e))
+    }
+}
+
+/// Upstream and agent names: lowercase letters, digits, `-` and `_`; no `__`
+/// (reserved as the prefix separator); 1–64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name(pub String);
+
+impl Name {
+    pub fn check(s: &str) -> Result<(), String> {
+        let ok_chars = s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if s.is_empty() || s.len() > 64 || !ok_chars {
+            return Err(format!(
+                "invalid name {s:?}: use 1-64 characters from a-z, 0-9, '-' and '_'"
+            ));
+        }
+        if s.contains("__") {
+            return Err(format!(
+                "invalid name {s:?}: \"__\" is reserved as the prefix separator"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Name::check(&s).map_err(|e| bad(&s, e))?;
+        Ok(Name(s))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHashValue(pub TokenHash);
+
+impl<'de> Deserialize<'de> for TokenHashValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Str::deserialize(d)?;
+        TokenHash::from_hex(s.0.trim())
+            .map(TokenHashValue)
+            .map_err(|e| bad(&s.0, format!("token_sha256: {e}")))
+    }
+}
+
+/// `prefix: <string>` or `prefix: false` / `true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prefix {
+    Off,
+    Default,
+    Custom(String),
+}
+
+impl<'de> Deserialize<'de> for Prefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Prefix;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a prefix string, or false to disable prefixing")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Prefix, E> {
+                Ok(if v { Prefix::Default } else { Prefix::Off })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Prefix, E> {
+                let s = expand(v).map_err(|e| bad(v, e))?;
+                let ok = !s.is_empty()
+                    && s.len() <= 64
+                    && !s.contains("__")
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err(bad(
+                        v,
+                        format!(
+                            "invalid prefix {s:?}: use 1-64 characters from A-Z, a-z, 0-9, '-' and '_', without \"__\""
+                        ),
+                    ));
+                }
+                Ok(Prefix::Custom(s))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Config {
+    /// The effective prefix of upstream `i`, per the defaulting rule.
+    pub fn prefix_of(&self, i: usize) -> Option<String> {
+        let u = &self.upstreams[i];
+        match &u.prefix {
+            Some(Prefix::Off) => None,
+            Some(Prefix::Custom(p)) => Some(p.clone()),
+            Some(Prefix::Default) => Some(u.name.0.clone()),
+            None if self.upstreams.len() > 1 => Some(u.name.0.clone()),
+            None => None,
+        }
+    }
+}
+
+/// Line (1-based) of the `name: <value>` key of a list entry, for error messages.
+pub(crate) fn line_of_name(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches('-').trim();
+            l.strip_prefix("name:")
+                .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
+}
+
+pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
+    let at = |section: &str, i: usize, name: &str| -> String {
+        match line_of_name(text, name) {
+            Some(line) => format!("{section}[{i}] ({name:?}, line {line})"),
+            None => format!("{section}[{i}] ({name:?})"),
+        }
+    };
+    let mut seen = HashSet::new();
+    for (i, u) in config.upstreams.iter().enumerate() {
+        let here = at("upstreams", i, &u.name.0);
+        if !seen.insert(u.name.0.as_str()) {
+            return Err(format!("{here}: duplicate upstream name"));
+        }
+        match u.transport {
+            Transport::Stdio => {
+                if u.command.as_ref().is_none_or(|c| c.0.trim().is_empty()) {
+                    return Err(format!("{here}: transport stdio needs `command`"));
+                }
+                if u.url.is_some() || !u.headers.is_empty() {
+                    return Err(format!(
+                        "{here}: `url` and `headers` apply to transport streamable-http, not stdio"
+                    ));
+                }
+            }
+            Transport::StreamableHttp => {
+                if u.url.is_none() {
+                    return Err(format!("{here}: transport streamable-http needs `url`"));
+                }
+                if u.command.is_some() || !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some()
+                {
+                    return Err(format!(
+                        "{here}: `command`, `args`, `env` and `cwd` apply to transport stdio, not streamable-http"
+                    ));
+                }
+                for (k, v) in &u.headers {
+                    if http_header_invalid(k, &v.0) {
+                        return Err(format!(
+                            "{here}: headers.{k}: not a valid HTTP header name/value"
+                        ));
+                    }
+                }
+            }
+        }
+        if u.timeouts.call_secs.0 <= 0.0 || u.timeouts.connect_secs.0 <= 0.0 {
+            return Err(format!("{here}: timeouts must be greater than zero"));
+        }
+    }
+    let mut prefixes = HashSet::new();
+    for i in 0..config.upstreams.len() {
+        if let Some(p) = config.prefix_of(i)
+            && !prefixes.insert(p.clone())
+        {
+            return Err(format!(
+                "{}: prefix {p:?} is used by another upstream",
+                at("upstreams", i, &config.upstreams[i].name.0)
+            ));
+        }
+    }
+    let mut names = HashSet::new();
+    let mut hashes = HashSet::new();
+    for (i, a) in config.agents.iter().enumerate() {
+        let here = at("agents", i, &a.name.0);
+        if !names.insert(a.name.0.as_str()) {
+            return Err(format!("{here}: duplicate agent name"));
+        }
+        if !hashes.insert(a.token_sha256.0) {
+            return Err(format!(
+                "{here}: token_sha256 is shared with another agent; every agent needs its own token"
+            ));
+        }
+    }
+    if config.server.max_body_bytes.0 < 1024 {
+        return Err("server.max_body_bytes: must be at least 1024".into());
+    }
+    if config.server.page_size.0 == 0 {
+        return Err("server.page_size: must be at least 1".into());
+    }
+    for h in &config.server.allowed_hosts {
+        if h.0.is_empty() || h.0.contains('/') || h.0.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "server.allowed_hosts: {:?} is not a host name",
+                h.0
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn http_header_invalid(name: &str, value: &str) -> bool {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value_ok = value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80);
+    !(name_ok && value_ok)
+}
