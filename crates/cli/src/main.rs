@@ -1,1 +1,280 @@
-fn main() {}
+//! `warden`: the governance gateway for autonomous AI agents.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use warden_config::Config;
+use warden_core::identity::TokenHash;
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Governance gateway for autonomous AI agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (YAML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: server.listen from the config, else 127.0.0.1:8470].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Directory for Warden's embedded state.
+        #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data")]
+        data_dir: PathBuf,
+        /// No config needed: a built-in demo upstream (stdio) and one demo agent whose token is printed.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Validate configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Agent bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Run the built-in demo MCP server (stdio by default).
+    DemoUpstream {
+        /// Serve Streamable HTTP on this address instead of stdio.
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate FILE exactly as `serve` would, without serving.
+    Check { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and its token_sha256 for the config.
+    Generate,
+    /// Read a token on stdin and print its token_sha256.
+    Hash,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_check(&file),
+        Command::Token { command } => token(command),
+        Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            demo,
+        } => {
+            init_logging();
+            runtime().and_then(|rt| rt.block_on(serve(config, listen, data_dir, demo)))
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .init();
+}
+
+fn config_check(file: &PathBuf) -> anyhow::Result<()> {
+    let c = warden_config::load(file)?;
+    println!(
+        "{}: OK ({} upstreams, {} agents)",
+        file.display(),
+        c.upstreams.len(),
+        c.agents.len()
+    );
+    Ok(())
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut b).expect("system RNG");
+    format!("wdn_{}", hex::encode(b))
+}
+
+fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Generate => {
+            let t = random_token();
+            println!("token:        {t}");
+            println!("token_sha256: {}", TokenHash::of(&t).to_hex());
+        }
+        TokenCommand::Hash => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            let t = s.trim();
+            if t.is_empty() {
+                bail!("no token on stdin");
+            }
+            println!("{}", TokenHash::of(t).to_hex());
+        }
+    }
+    Ok(())
+}
+
+async fn demo_upstream(http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    match http {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            eprintln!("warden demo upstream: http://{}/mcp", l.local_addr()?);
+            warden_demo::serve_http(l).await?;
+        }
+        None => warden_demo::run_stdio().await,
+    }
+    Ok(())
+}
+
+/// The built-in demo setup: one stdio upstream (this binary) and one agent.
+fn demo_config(token: &str) -> anyhow::Result<Config> {
+    let exe = std::env::current_exe()?.display().to_string();
+    let hash = TokenHash::of(token).to_hex();
+    let yaml = format!(
+        r#"
+upstreams:
+  - name: demo
+    transport: stdio
+    command: {exe:?}
+    args: [demo-upstream]
+agents:
+  - name: demo-bot
+    token_sha256: {hash}
+    allow_tools: ["*"]
+    deny_tools: ["crash"]
+    allow_resources: ["*"]
+    allow_prompts: ["*"]
+"#
+    );
+    warden_config::parse(&yaml).map_err(anyhow::Error::msg)
+}
+
+async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    data_dir: PathBuf,
+    demo: bool,
+) -> anyhow::Result<()> {
+    let mut demo_token = None;
+    let config = match (config, demo) {
+        (Some(_), true) => bail!("--demo runs a built-in config; drop --config (or drop --demo)"),
+        (Some(path), false) => warden_config::load(&path)?,
+        (None, true) => {
+            let t = std::env::var("WARDEN_DEMO_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(random_token);
+            let c = demo_config(&t)?;
+            demo_token = Some(t);
+            c
+        }
+        (None, false) => {
+            bail!("no config: pass --config warden.yaml, or --demo for the built-in demo")
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let addr = listen
+        .or(config.server.listen.map(|l| l.0))
+        .unwrap_or_else(|| warden_config::DEFAULT_LISTEN.parse().expect("static"));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    let gw = warden_gateway::Gateway::new(&config)?;
+    let conflicts = gw.start().await;
+    if !conflicts.is_empty() {
+        gw.shutdown().await;
+        bail!(
+            "name collisions between upstreams:\n  {}",
+            conflicts.join("\n  ")
+        );
+    }
+    if let Some(t) = &demo_token {
+        print_demo_banner(&local, t);
+    }
+    warden_gateway::serve(gw, listener, shutdown_signal()).await
+}
+
+fn print_demo_banner(addr: &std::net::SocketAddr, token: &str) {
+    let url = format!("http://{addr}/mcp");
+    println!(
+        r#"
+Warden demo gateway is running.
+
+  MCP URL:  {url}
+  Agent:    demo-bot
+  Token:    {token}
+
+Try it:
+  curl -s {url} -H 'Authorization: Bearer {token}' \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
+
+OpenClaw (~/.openclaw/openclaw.json), paste under the top level:
+  "mcp": {{ "servers": {{ "warden": {{
+      "url": "{url}", "transport": "streamable-http",
+      "headers": {{ "Authorization": "Bearer {token}" }} }} }} }}
+"#
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -10,7 +10,9 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// Upstream did not answer in time (same code the MCP SDKs use for request timeouts).
 pub const REQUEST_TIMEOUT: i64 = -32001;
 /// Upstream unavailable (down, restarting, or died mid-call).
-pub const UPSTREAM_UNAVAILABLE: i64 = -32002;
+pub const UPSTREAM_UNAVAILABLE: i64 = -32050;
+/// MCP: resource not found.
+pub const RESOURCE_NOT_FOUND: i64 = -32002;
 
 /// A classified incoming JSON-RPC message. The original object is kept so
 /// that passthrough never loses fields Warden does not know about.

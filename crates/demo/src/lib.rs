@@ -1,1 +1,291 @@
+//! A small MCP server shipped with Warden: the upstream behind `warden serve
+//! --demo`, the integration tests and the benchmark. It speaks stdio
+//! (newline-delimited JSON-RPC) or Streamable HTTP (JSON responses, sessions).
+//!
+//! Tools: `echo`, `add`, `sleep`, `progress`, `fail`, `crash`, `delete_file`
+//! (annotated destructive; it deletes nothing). One resource, one resource
+//! template, one prompt.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+
+fn tools() -> Value {
+    json!([
+        {"name": "echo", "description": "Returns its text argument.",
+         "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+         "annotations": {"readOnlyHint": true}},
+        {"name": "add", "description": "Adds two numbers.",
+         "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+         "outputSchema": {"type": "object", "properties": {"sum": {"type": "number"}}, "required": ["sum"]},
+         "annotations": {"readOnlyHint": true}},
+        {"name": "sleep", "description": "Waits `ms` milliseconds, then answers.",
+         "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}},
+        {"name": "progress", "description": "Reports `steps` progress notifications.",
+         "inputSchema": {"type": "object", "properties": {"steps": {"type": "integer"}}}},
+        {"name": "fail", "description": "Returns a tool error (isError).",
+         "inputSchema": {"type": "object"}},
+        {"name": "crash", "description": "Exits the server process mid-call (failure testing).",
+         "inputSchema": {"type": "object"}},
+        {"name": "delete_file", "description": "Pretends to delete a file (nothing is deleted).",
+         "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+         "annotations": {"destructiveHint": true}},
+    ])
+}
+
+fn text(s: impl Into<String>) -> Value {
+    json!({"content": [{"type": "text", "text": s.into()}]})
+}
+
+fn err(id: &Value, code: i64, msg: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": msg}})
+}
+
+/// Handles one request. `notify` carries notifications sent before the answer.
+async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Value> {
+    let id = msg.get("id")?.clone();
+    let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
+    let params = msg.get("params").cloned().unwrap_or(json!({}));
+    let result = match method {
+        "initialize" => {
+            let asked = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let v = if VERSIONS.contains(&asked) {
+                asked
+            } else {
+                VERSIONS[0]
+            };
+            json!({"protocolVersion": v,
+                   "capabilities": {"tools": {"listChanged": false}, "resources": {}, "prompts": {}, "logging": {}},
+                   "serverInfo": {"name": "warden-demo", "version": env!("CARGO_PKG_VERSION")},
+                   "instructions": "Demo upstream shipped with Warden."})
+        }
+        "ping" => json!({}),
+        "logging/setLevel" => json!({}),
+        "tools/list" => json!({"tools": tools()}),
+        "resources/list" => json!({"resources": [
+            {"uri": "demo://readme", "name": "readme", "mimeType": "text/plain"}]}),
+        "resources/templates/list" => json!({"resourceTemplates": [
+            {"uriTemplate": "demo://notes/{id}", "name": "note", "mimeType": "text/plain"}]}),
+        "resources/read" => {
+            let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+            let body = if uri == "demo://readme" {
+                "Warden demo upstream.".to_string()
+            } else if let Some(n) = uri.strip_prefix("demo://notes/") {
+                format!("note {n}")
+            } else {
+                return Some(err(&id, -32002, &format!("Resource not found: {uri}")));
+            };
+            json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": body}]})
+        }
+        "prompts/list" => json!({"prompts": [
+            {"name": "greet", "description": "Greets someone.", "arguments": [{"name": "name", "required": true}]}]}),
+        "prompts/get" => {
+            if params.get("name").and_then(Value::as_str) != Some("greet") {
+                return Some(err(&id, -32602, "Unknown prompt"));
+            }
+            let who = params
+                .pointer("/arguments/name")
+                .and_then(Value::as_str)
+                .unwrap_or("there");
+            json!({"messages": [{"role": "user", "content": {"type": "text", "text": format!("Say hello to {who}.")}}]})
+        }
+        "completion/complete" => {
+            let v = params
+                .pointer("/argument/value")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let values: Vec<&str> = ["alice", "bob", "carol"]
+                .into_iter()
+                .filter(|n| n.starts_with(v))
+                .collect();
+            json!({"completion": {"values": values, "total": values.len(), "hasMore": false}})
+        }
+        "tools/call" => {
+            let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+            let args = params.get("arguments").cloned().unwrap_or(json!({}));
+            match name {
+                "echo" => text(args.get("text").and_then(Value::as_str).unwrap_or("")),
+                "add" => {
+                    let sum = args["a"].as_f64().unwrap_or(0.0) + args["b"].as_f64().unwrap_or(0.0);
+                    json!({"content": [{"type": "text", "text": sum.to_string()}], "structuredContent": {"sum": sum}})
+                }
+                "sleep" => {
+                    let ms = args
+                        .get("ms")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(100)
+                        .min(600_000);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    text(format!("slept {ms} ms"))
+                }
+                "progress" => {
+                    let steps = args
+                        .get("steps")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(3)
+                        .min(1000);
+                    if let Some(tok) = params.pointer("/_meta/progressToken") {
+                        for i in 1..=steps {
+                            let _ = notify
+                                .send(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                                "params": {"progressToken": tok, "progress": i, "total": steps}}));
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    }
+                    text(format!("{steps} steps done"))
+                }
+                "fail" => {
+                    json!({"content": [{"type": "text", "text": "this tool always fails"}], "isError": true})
+                }
+                "crash" => {
+                    eprintln!("demo upstream: crash requested, exiting");
+                    std::process::exit(3);
+                }
+                "delete_file" => text(format!(
+                    "pretended to delete {}",
+                    args.get("path").and_then(Value::as_str).unwrap_or("?")
+                )),
+                _ => return Some(err(&id, -32602, &format!("Unknown tool: {name}"))),
+            }
+        }
+        _ => return Some(err(&id, -32601, &format!("Method not found: {method}"))),
+    };
+    Some(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+/// Serves MCP over stdin/stdout until stdin closes.
+pub async fn run_stdio() {
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(m) = out_rx.recv().await {
+            let mut line = serde_json::to_vec(&m).expect("json");
+            line.push(b'\n');
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            let _ = out_tx.send(err(&Value::Null, -32700, "Parse error"));
+            continue;
+        };
+        let tx = out_tx.clone();
+        tokio::spawn(async move {
+            if let Some(resp) = handle(&msg, &tx).await {
+                let _ = tx.send(resp);
+            }
+        });
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+#[derive(Clone, Default)]
+struct HttpState {
+    sessions: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Serves MCP over Streamable HTTP at `/mcp` (JSON responses; progress is not
+/// streamed in this mode). `POST /admin/expire-sessions` forgets every session,
+/// so tests can exercise a client's re-initialisation.
+pub async fn serve_http(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let state = HttpState::default();
+    let app = axum::Router::new()
+        .route(
+            "/mcp",
+            post(http_post)
+                .get(|| async { StatusCode::METHOD_NOT_ALLOWED })
+                .delete(http_delete),
+        )
+        .route("/admin/expire-sessions", post(expire))
+        .with_state(state);
+    axum::serve(listener, app).await
+}
+
+async fn expire(State(st): State<HttpState>) -> StatusCode {
+    st.sessions.lock().unwrap().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn http_delete(State(st): State<HttpState>, headers: HeaderMap) -> StatusCode {
+    let sid = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if st.sessions.lock().unwrap().remove(sid) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn http_post(
+    State(st): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(err(&Value::Null, -32700, "Parse error")),
+        )
+            .into_response();
+    };
+    let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
+    let sid = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut new_session = None;
+    if method == "initialize" {
+        let s = uuid::Uuid::new_v4().simple().to_string();
+        st.sessions.lock().unwrap().insert(s.clone());
+        new_session = Some(s);
+    } else {
+        match sid {
+            Some(s) if st.sessions.lock().unwrap().contains(&s) => {}
+            Some(_) => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(err(&Value::Null, -32001, "Session not found")),
+                )
+                    .into_response();
+            }
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(err(&Value::Null, -32600, "Missing session")),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let (tx, _rx) = mpsc::unbounded_channel();
+    match handle(&msg, &tx).await {
+        Some(resp) => {
+            let mut r = axum::Json(resp).into_response();
+            if let Some(s) = new_session {
+                r.headers_mut()
+                    .insert("mcp-session-id", s.parse().expect("uuid is a valid header"));
+            }
+            r
+        }
+        None => StatusCode::ACCEPTED.into_response(),
+    }
+}

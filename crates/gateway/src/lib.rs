@@ -1,1 +1,409 @@
+//! The gateway: one governed MCP endpoint in front of many MCP servers.
+//!
+//! - [`edge`]: HTTP surface — Host/Origin checks, authentication, body limits,
+//!   `/mcp` POST/GET/DELETE, `/healthz`, `/readyz`.
+//! - [`dispatch`]: what each MCP method does — answered from the merged
+//!   catalog, or routed to one upstream with its events relayed back.
+//! - [`catalog`]: the merged, prefixed catalog.
+//! - [`session`]: downstream sessions bound to identities.
 
+pub mod catalog;
+pub mod dispatch;
+pub mod edge;
+pub mod session;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde_json::{Value, json};
+use warden_config::{Config, Transport};
+use warden_core::identity::{Agent, IdentityIndex};
+use warden_mcp::{
+    Connection, ServerRequest, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec,
+};
+
+use crate::catalog::{Catalog, UpstreamLists};
+use crate::session::Sessions;
+
+pub struct Gateway {
+    pub identities: IdentityIndex,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub upstream_names: Vec<String>,
+    pub prefixes: Vec<Option<String>>,
+    include: Vec<warden_config::IncludeExclude>,
+    lists: Mutex<Vec<Option<Arc<UpstreamLists>>>>,
+    pub catalog: ArcSwap<Catalog>,
+    pub sessions: Sessions,
+    /// Resource subscriptions across sessions: Warden subscribes upstream once per URI.
+    subscribers: Mutex<HashMap<String, usize>>,
+    pub draining: AtomicBool,
+    pub limits: Limits,
+    pub hosts: edge::HostPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub page_size: usize,
+    pub session_idle: Duration,
+    pub drain: Duration,
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated config. Upstreams are not started yet.
+    pub fn new(config: &Config) -> anyhow::Result<Arc<Gateway>> {
+        let agents = config.agents.iter().map(|a| {
+            (
+                a.token_sha256.0,
+                Arc::new(Agent {
+                    name: a.name.0.clone(),
+                    access: a.access_rules(),
+                }),
+            )
+        });
+        let identities = IdentityIndex::new(agents).map_err(anyhow::Error::msg)?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        let mut upstreams = Vec::new();
+        for u in &config.upstreams {
+            let transport = match u.transport {
+                Transport::Stdio => TransportSpec::Stdio {
+                    command: u.command.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                    args: u.args.iter().map(|a| a.0.clone()).collect(),
+                    env: u
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect(),
+                    cwd: u.cwd.as_ref().map(|c| c.0.clone()),
+                },
+                Transport::StreamableHttp => TransportSpec::Http {
+                    url: u.url.as_ref().expect("validated").0.clone(),
+                    headers: warden_mcp::http::header_map(
+                        u.headers.iter().map(|(k, v)| (k.as_str(), v.0.as_str())),
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                },
+            };
+            let spec = UpstreamSpec {
+                name: u.name.0.clone(),
+                transport,
+                connect_timeout: u.timeouts.connect(),
+                call_timeout: u.timeouts.call(),
+            };
+            upstreams.push(Upstream::new(spec, client.clone()));
+        }
+        let n = upstreams.len();
+        let s = &config.server;
+        Ok(Arc::new(Gateway {
+            identities,
+            upstream_names: config.upstreams.iter().map(|u| u.name.0.clone()).collect(),
+            prefixes: (0..n).map(|i| config.prefix_of(i)).collect(),
+            include: config.upstreams.iter().map(|u| u.tools.clone()).collect(),
+            upstreams,
+            lists: Mutex::new(vec![None; n]),
+            catalog: ArcSwap::from_pointee(Catalog::default()),
+            sessions: Sessions::default(),
+            subscribers: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+            limits: Limits {
+                max_body_bytes: s.max_body_bytes.0 as usize,
+                page_size: s.page_size.0,
+                session_idle: Duration::from_secs(s.session_idle_timeout_secs.0),
+                drain: Duration::from_secs(s.drain_timeout_secs.0),
+            },
+            hosts: edge::HostPolicy::new(
+                s.allowed_hosts.iter().map(|h| h.0.clone()).collect(),
+                s.allowed_origins.iter().map(|h| h.0.clone()).collect(),
+            ),
+        }))
+    }
+
+    /// Starts every upstream supervisor and waits (bounded by the longest connect
+    /// timeout) for the first connection round. Returns name collisions found then.
+    pub async fn start(self: &Arc<Self>) -> Vec<String> {
+        let events: Arc<dyn UpstreamEvents> = Arc::new(Events(Arc::downgrade(self)));
+        for u in &self.upstreams {
+            u.start(events.clone());
+        }
+        let deadline = self
+            .upstreams
+            .iter()
+            .map(|u| u.spec.connect_timeout)
+            .max()
+            .unwrap_or_default()
+            + Duration::from_millis(500);
+        let start = tokio::time::Instant::now();
+        loop {
+            let settled = self
+                .upstreams
+                .iter()
+                .enumerate()
+                .all(|(i, u)| match u.health().state {
+                    warden_mcp::upstream::HealthState::Healthy => {
+                        self.lists.lock().unwrap()[i].is_some()
+                    }
+                    warden_mcp::upstream::HealthState::Unhealthy => true,
+                    warden_mcp::upstream::HealthState::Connecting => {
+                        u.health().connects > 0 || u.health().last_error.is_some()
+                    }
+                });
+            if settled || start.elapsed() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.catalog.load().conflicts.clone()
+    }
+
+    pub async fn shutdown(&self) {
+        for u in &self.upstreams {
+            u.shutdown().await;
+        }
+    }
+
+    fn index_of(&self, u: &Arc<Upstream>) -> Option<usize> {
+        self.upstreams.iter().position(|x| Arc::ptr_eq(x, u))
+    }
+
+    fn rebuild(&self) {
+        let lists = self.lists.lock().unwrap().clone();
+        let cat = Catalog::build(&self.upstream_names, &self.prefixes, &lists);
+        for c in &cat.conflicts {
+            tracing::error!(conflict = %c, "catalog name collision");
+        }
+        self.catalog.store(Arc::new(cat));
+    }
+
+    /// Fetches an upstream's lists (all pages) and republishes the catalog.
+    async fn refresh(self: &Arc<Self>, i: usize, conn: &Arc<Connection>) {
+        let caps = conn.capabilities();
+        let up = &self.upstreams[i];
+        let mut lists = UpstreamLists::default();
+        let fetch = |method: &'static str, key: &'static str| async move {
+            let mut out = Vec::new();
+            let mut cursor: Option<Value> = None;
+            for _ in 0..1000 {
+                let params = cursor.as_ref().map(|c| json!({"cursor": c}));
+                let resp = up
+                    .request(method, params, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let result = resp
+                    .get("result")
+                    .ok_or_else(|| format!("{method}: {}", resp.get("error").unwrap_or(&resp)))?;
+                out.extend(
+                    result
+                        .get(key)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            Ok::<_, String>(out)
+        };
+        let mut errors = Vec::new();
+        if caps.get("tools").is_some() {
+            match fetch("tools/list", "tools").await {
+                Ok(t) => {
+                    lists.tools = t
+                        .into_iter()
+                        .filter(|t| {
+                            t.get("name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| self.include[i].permits(n))
+                        })
+                        .collect()
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if caps.get("resources").is_some() {
+            match fetch("resources/list", "resources").await {
+                Ok(r) => lists.resources = r,
+                Err(e) => errors.push(e),
+            }
+            match fetch("resources/templates/list", "resourceTemplates").await {
+                Ok(r) => lists.templates = r,
+                Err(e) => errors.push(e),
+            }
+        }
+        if caps.get("prompts").is_some() {
+            match fetch("prompts/list", "prompts").await {
+                Ok(p) => lists.prompts = p,
+                Err(e) => errors.push(e),
+            }
+        }
+        for e in errors {
+            tracing::warn!(upstream = %up.name(), error = %e, "listing failed; that list is empty until the next refresh");
+        }
+        if conn.is_closed() {
+            return;
+        }
+        self.lists.lock().unwrap()[i] = Some(Arc::new(lists));
+        self.rebuild();
+    }
+
+    /// Tells every session with an open GET stream that a list changed.
+    fn announce(&self, method: &str) {
+        let msg = json!({"jsonrpc": "2.0", "method": method});
+        for s in self.sessions.all() {
+            s.push(msg.clone());
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        !self.draining.load(Ordering::Relaxed)
+    }
+
+    /// `resources/subscribe` bookkeeping: true when this is the first subscriber.
+    pub(crate) fn subscribe_count(&self, uri: &str, delta: isize) -> bool {
+        let mut m = self.subscribers.lock().unwrap();
+        let c = m.entry(uri.to_string()).or_insert(0);
+        let before = *c;
+        *c = (*c as isize + delta).max(0) as usize;
+        let after = *c;
+        if after == 0 {
+            m.remove(uri);
+        }
+        (before == 0 && after == 1) || (before == 1 && after == 0)
+    }
+}
+
+/// Bridges upstream events into the gateway without a reference cycle.
+struct Events(std::sync::Weak<Gateway>);
+
+impl UpstreamEvents for Events {
+    fn connected(&self, upstream: &Arc<Upstream>, conn: &Arc<Connection>) {
+        let Some(gw) = self.0.upgrade() else { return };
+        let Some(i) = gw.index_of(upstream) else {
+            return;
+        };
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            gw.refresh(i, &conn).await;
+            gw.announce("notifications/tools/list_changed");
+            gw.announce("notifications/resources/list_changed");
+            gw.announce("notifications/prompts/list_changed");
+        });
+    }
+
+    fn disconnected(&self, upstream: &Arc<Upstream>) {
+        let Some(gw) = self.0.upgrade() else { return };
+        let Some(i) = gw.index_of(upstream) else {
+            return;
+        };
+        gw.lists.lock().unwrap()[i] = None;
+        gw.rebuild();
+        gw.announce("notifications/tools/list_changed");
+        gw.announce("notifications/resources/list_changed");
+        gw.announce("notifications/prompts/list_changed");
+    }
+
+    fn notification(&self, upstream: &Arc<Upstream>, msg: Value) {
+        let Some(gw) = self.0.upgrade() else { return };
+        let Some(i) = gw.index_of(upstream) else {
+            return;
+        };
+        let method = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match method.as_str() {
+            "notifications/tools/list_changed"
+            | "notifications/resources/list_changed"
+            | "notifications/prompts/list_changed" => {
+                let Some(conn) = upstream.connection() else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    gw.refresh(i, &conn).await;
+                    gw.announce(&method);
+                });
+            }
+            "notifications/resources/updated" => {
+                let uri = msg
+                    .pointer("/params/uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                for s in gw.sessions.all() {
+                    if s.subscriptions.lock().unwrap().contains(uri) {
+                        s.push(msg.clone());
+                    }
+                }
+            }
+            "notifications/message" => dispatch::relay_log(&gw, i, &msg),
+            _ => {
+                tracing::debug!(upstream = %upstream.name(), %method, "unsolicited notification dropped")
+            }
+        }
+    }
+
+    fn request(&self, upstream: &Arc<Upstream>, req: ServerRequest) {
+        // Outside a call there is no client to attribute the request to.
+        tracing::info!(upstream = %upstream.name(), method = %req.method(), "upstream request outside a call refused");
+        tokio::spawn(
+            req.respond(Err(json!({"code": warden_core::jsonrpc::METHOD_NOT_FOUND,
+            "message": "Warden relays client requests only within a call"}))),
+        );
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight calls up to the deadline.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    let app = edge::router(gw.clone());
+    let reaper = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                for s in gw.sessions.reap(gw.limits.session_idle) {
+                    dispatch::end_session(&gw, &s).await;
+                }
+            }
+        })
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let gw2 = gw.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested; draining");
+        gw2.draining.store(true, Ordering::Relaxed);
+        gw2.sessions.close_streams();
+        let _ = stop_tx.send(true);
+    };
+    tracing::info!(%addr, "warden listening");
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let drain = gw.limits.drain;
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        r = &mut server => { r??; }
+        _ = stop_rx.wait_for(|s| *s) => {
+            match tokio::time::timeout(drain, server).await {
+                Ok(r) => r??,
+                Err(_) => tracing::warn!(deadline_s = drain.as_secs(), "drain deadline reached; closing remaining calls"),
+            }
+        }
+    }
+    reaper.abort();
+    gw.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

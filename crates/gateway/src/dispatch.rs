@@ -1,0 +1,571 @@
+//! What each MCP method does. Lists are answered from the merged catalog,
+//! filtered by the caller's identity; calls are routed to one upstream, with
+//! progress, log messages and server→client requests relayed back.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use warden_core::access::ItemKind;
+use warden_core::identity::Identity;
+use warden_core::jsonrpc::{self, IdKey};
+use warden_mcp::CallEvent;
+
+use crate::Gateway;
+use crate::catalog::{Catalog, Section};
+use crate::session::{Session, log_level_rank};
+
+/// How the edge should answer a request.
+pub enum Reply {
+    Json(Value),
+    /// An SSE stream: `first`, then whatever arrives on the channel (the final response last).
+    Stream(Value, mpsc::Receiver<Value>),
+}
+
+pub fn initialize(
+    gw: &Gateway,
+    identity: Identity,
+    id: &Value,
+    params: &Value,
+) -> (Arc<Session>, Value) {
+    let asked = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let version = if warden_mcp::SUPPORTED_VERSIONS.contains(&asked) {
+        asked
+    } else {
+        warden_mcp::LATEST_VERSION
+    };
+    let caps = params.get("capabilities").cloned().unwrap_or(json!({}));
+    let session = gw.sessions.create(identity, version.to_string(), caps);
+    let instructions: Vec<String> = gw
+        .upstreams
+        .iter()
+        .filter_map(|u| {
+            let c = u.connection()?;
+            let text = c.init_result().get("instructions")?.as_str()?.to_string();
+            Some(if gw.upstreams.len() == 1 {
+                text
+            } else {
+                format!("[{}] {text}", u.name())
+            })
+        })
+        .collect();
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": true},
+            "resources": {"subscribe": true, "listChanged": true},
+            "prompts": {"listChanged": true},
+            "logging": {},
+            "completions": {},
+        },
+        "serverInfo": {"name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION")},
+    });
+    if !instructions.is_empty() {
+        result["instructions"] = Value::String(instructions.join("\n\n"));
+    }
+    (session, jsonrpc::result(id, result))
+}
+
+fn params_of(msg: &Map<String, Value>) -> Value {
+    msg.get("params").cloned().unwrap_or_else(|| json!({}))
+}
+
+pub async fn request(
+    gw: &Arc<Gateway>,
+    s: &Arc<Session>,
+    id: Value,
+    method: &str,
+    msg: &Map<String, Value>,
+    sse: bool,
+) -> Reply {
+    let params = params_of(msg);
+    let cat = gw.catalog.load();
+    let access = &s.identity.agent.access;
+    let json = |v: Value| Reply::Json(v);
+    match method {
+        "ping" => json(jsonrpc::result(&id, json!({}))),
+        "initialize" => json(jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_REQUEST,
+            "Invalid Request: session is already initialized",
+        )),
+        "tools/list" => json(list(
+            gw,
+            &id,
+            &params,
+            &cat.tools,
+            ItemKind::Tool,
+            access,
+            "tools",
+        )),
+        "prompts/list" => json(list(
+            gw,
+            &id,
+            &params,
+            &cat.prompts,
+            ItemKind::Prompt,
+            access,
+            "prompts",
+        )),
+        "resources/list" => json(list(
+            gw,
+            &id,
+            &params,
+            &cat.resources,
+            ItemKind::Resource,
+            access,
+            "resources",
+        )),
+        "resources/templates/list" => json(list(
+            gw,
+            &id,
+            &params,
+            &cat.templates,
+            ItemKind::Resource,
+            access,
+            "resourceTemplates",
+        )),
+        "tools/call" | "prompts/get" => {
+            let (section, kind, what) = if method == "tools/call" {
+                (&cat.tools, ItemKind::Tool, "tool")
+            } else {
+                (&cat.prompts, ItemKind::Prompt, "prompt")
+            };
+            let Some(name) = params.get("name").and_then(Value::as_str) else {
+                return json(jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_PARAMS,
+                    format!("Invalid params: missing {what} name"),
+                ));
+            };
+            // A hidden item and a missing one produce the same answer, byte for byte.
+            let Some(entry) = section
+                .get(name)
+                .filter(|e| access.permits(kind, &e.exposed))
+            else {
+                let label = if what == "tool" {
+                    "Unknown tool"
+                } else {
+                    "Unknown prompt"
+                };
+                return json(jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_PARAMS,
+                    format!("{label}: {name}"),
+                ));
+            };
+            let mut params = params;
+            params["name"] = Value::String(entry.original.clone());
+            forward(gw, s, entry.upstream, method, params, id, sse).await
+        }
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
+                return json(jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: missing uri",
+                ));
+            };
+            let Some(upstream) = resource_upstream(&cat, access, &uri) else {
+                return json(jsonrpc::error(
+                    &id,
+                    jsonrpc::RESOURCE_NOT_FOUND,
+                    format!("Resource not found: {uri}"),
+                ));
+            };
+            match method {
+                "resources/subscribe" => {
+                    let new = s.subscriptions.lock().unwrap().insert(uri.clone());
+                    if !(new && gw.subscribe_count(&uri, 1)) {
+                        return json(jsonrpc::result(&id, json!({})));
+                    }
+                }
+                "resources/unsubscribe" => {
+                    let had = s.subscriptions.lock().unwrap().remove(&uri);
+                    if !(had && gw.subscribe_count(&uri, -1)) {
+                        return json(jsonrpc::result(&id, json!({})));
+                    }
+                }
+                _ => {}
+            }
+            forward(gw, s, upstream, method, params, id, sse).await
+        }
+        "completion/complete" => {
+            let kind = params
+                .pointer("/ref/type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let mut params = params.clone();
+            let upstream = match kind {
+                "ref/prompt" => {
+                    let name = params
+                        .pointer("/ref/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    match cat
+                        .prompts
+                        .get(name)
+                        .filter(|e| access.permits(ItemKind::Prompt, &e.exposed))
+                    {
+                        Some(e) => {
+                            params["ref"]["name"] = Value::String(e.original.clone());
+                            Some(e.upstream)
+                        }
+                        None => None,
+                    }
+                }
+                "ref/resource" => {
+                    let uri = params
+                        .pointer("/ref/uri")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    cat.templates
+                        .get(uri)
+                        .filter(|e| access.permits(ItemKind::Resource, &e.exposed))
+                        .map(|e| e.upstream)
+                        .or_else(|| resource_upstream(&cat, access, uri))
+                }
+                _ => None,
+            };
+            match upstream {
+                Some(u) => forward(gw, s, u, method, params, id, sse).await,
+                None => json(jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: unknown completion reference",
+                )),
+            }
+        }
+        "logging/setLevel" => {
+            let Some(rank) = params
+                .get("level")
+                .and_then(Value::as_str)
+                .and_then(log_level_rank)
+            else {
+                return json(jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: unknown log level",
+                ));
+            };
+            *s.log_level.lock().unwrap() = Some(rank);
+            push_log_level(gw);
+            json(jsonrpc::result(&id, json!({})))
+        }
+        _ => json(jsonrpc::error(
+            &id,
+            jsonrpc::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )),
+    }
+}
+
+fn resource_upstream(
+    cat: &Catalog,
+    access: &warden_core::access::AccessRules,
+    uri: &str,
+) -> Option<usize> {
+    if !access.permits(ItemKind::Resource, uri) {
+        return None;
+    }
+    cat.resource_route(uri).map(|e| e.upstream)
+}
+
+fn list(
+    gw: &Gateway,
+    id: &Value,
+    params: &Value,
+    section: &Section,
+    kind: ItemKind,
+    access: &warden_core::access::AccessRules,
+    key: &str,
+) -> Value {
+    let offset = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => match c.strip_prefix("o").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => {
+                return jsonrpc::error(
+                    id,
+                    jsonrpc::INVALID_PARAMS,
+                    "Invalid params: invalid cursor",
+                );
+            }
+        },
+        Some(_) => {
+            return jsonrpc::error(
+                id,
+                jsonrpc::INVALID_PARAMS,
+                "Invalid params: invalid cursor",
+            );
+        }
+    };
+    let page = gw.limits.page_size;
+    let mut items = Vec::new();
+    let mut more = false;
+    for e in section
+        .entries
+        .iter()
+        .filter(|e| access.permits(kind, &e.exposed))
+        .skip(offset)
+    {
+        if items.len() == page {
+            more = true;
+            break;
+        }
+        items.push(e.item.clone());
+    }
+    let mut result = json!({ key: items });
+    if more {
+        result["nextCursor"] = Value::String(format!("o{}", offset + page));
+    }
+    jsonrpc::result(id, result)
+}
+
+enum Out {
+    Event(Value),
+    Final(Value),
+}
+
+/// Sends a request to one upstream. Answers with JSON when the upstream's
+/// response comes first; switches to SSE as soon as anything else arrives.
+async fn forward(
+    gw: &Arc<Gateway>,
+    s: &Arc<Session>,
+    upstream: usize,
+    method: &str,
+    params: Value,
+    id: Value,
+    sse: bool,
+) -> Reply {
+    let up = gw.upstreams[upstream].clone();
+    let (ev_tx, mut ev_rx) = mpsc::channel::<CallEvent>(64);
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
+    let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
+    let key = IdKey::of(&id);
+    if let Some(k) = &key {
+        s.inflight.lock().unwrap().insert(k.clone(), cancel_tx);
+    }
+    let session = s.clone();
+    let method = method.to_string();
+    let started = std::time::Instant::now();
+    tokio::spawn(async move {
+        let call = up.request(&method, Some(params), Some(ev_tx));
+        tokio::pin!(call);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut call => break Some(r),
+                Some(ev) = ev_rx.recv() => {
+                    if let Some(m) = relay_event(&session, ev, sse)
+                        && out_tx.send(Out::Event(m)).await.is_err()
+                    {
+                        break None;
+                    }
+                }
+                _ = &mut cancel_rx => break None,
+                _ = out_tx.closed() => break None,
+            }
+        };
+        if let Some(k) = &key {
+            session.inflight.lock().unwrap().remove(k);
+        }
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Some(outcome) = outcome else {
+            tracing::info!(agent = %session.identity.name(), upstream = %up.name(), %method, elapsed_ms, "call cancelled");
+            return; // dropping `call` cancels it upstream
+        };
+        // Events that raced the response still go out before it.
+        while let Ok(ev) = ev_rx.try_recv() {
+            if let Some(m) = relay_event(&session, ev, sse) {
+                let _ = out_tx.send(Out::Event(m)).await;
+            }
+        }
+        let msg = match outcome {
+            Ok(mut resp) => {
+                resp["id"] = id;
+                resp
+            }
+            Err(e) => {
+                tracing::warn!(agent = %session.identity.name(), upstream = %up.name(), %method, error = %e, "upstream call failed");
+                jsonrpc::error(&id, e.code(), e.to_string())
+            }
+        };
+        tracing::debug!(agent = %session.identity.name(), upstream = %up.name(), %method, elapsed_ms, "call done");
+        let _ = out_tx.send(Out::Final(msg)).await;
+    });
+    match out_rx.recv().await {
+        Some(Out::Final(m)) => Reply::Json(m),
+        Some(Out::Event(first)) => {
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                while let Some(o) = out_rx.recv().await {
+                    let (m, last) = match o {
+                        Out::Event(m) => (m, false),
+                        Out::Final(m) => (m, true),
+                    };
+                    if tx.send(m).await.is_err() || last {
+                        break;
+                    }
+                }
+            });
+            Reply::Stream(first, rx)
+        }
+        None => Reply::Json(jsonrpc::error(
+            &Value::Null,
+            jsonrpc::INTERNAL_ERROR,
+            "call ended without a response",
+        )),
+    }
+}
+
+/// Turns an upstream event into the message the client gets, or drops it.
+fn relay_event(s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
+    if !sse {
+        return None; // a JSON-only client cannot receive anything but the response
+    }
+    match ev {
+        CallEvent::Notification(m) => {
+            if m.get("method").and_then(Value::as_str) == Some("notifications/message")
+                && !log_visible(s, &m)
+            {
+                return None;
+            }
+            Some(m)
+        }
+        CallEvent::Request(req) => {
+            let needed = match req.method() {
+                "sampling/createMessage" => "sampling",
+                m if m.starts_with("elicitation/") => "elicitation",
+                "roots/list" => "roots",
+                "ping" => "",
+                _ => return None, // dropped ServerRequest answers the upstream with an error
+            };
+            if !needed.is_empty() && s.client_capabilities.get(needed).is_none() {
+                return None;
+            }
+            let rid = s.relay_id();
+            let mut m = req.message.clone();
+            m["id"] = Value::String(rid.clone());
+            s.relayed.lock().unwrap().insert(rid, req);
+            Some(m)
+        }
+    }
+}
+
+fn log_visible(s: &Session, m: &Value) -> bool {
+    let level = m
+        .pointer("/params/level")
+        .and_then(Value::as_str)
+        .and_then(log_level_rank)
+        .unwrap_or(0);
+    s.log_level.lock().unwrap().is_none_or(|min| level >= min)
+}
+
+/// Log messages outside any call go only to sessions that asked for logs with
+/// `logging/setLevel` and can see something of that upstream.
+pub fn relay_log(gw: &Gateway, upstream: usize, msg: &Value) {
+    let cat = gw.catalog.load();
+    for s in gw.sessions.all() {
+        if s.log_level.lock().unwrap().is_none() || !log_visible(&s, msg) {
+            continue;
+        }
+        let a = &s.identity.agent.access;
+        let sees = cat
+            .tools
+            .entries
+            .iter()
+            .any(|e| e.upstream == upstream && a.permits(ItemKind::Tool, &e.exposed))
+            || cat
+                .prompts
+                .entries
+                .iter()
+                .any(|e| e.upstream == upstream && a.permits(ItemKind::Prompt, &e.exposed))
+            || cat
+                .resources
+                .entries
+                .iter()
+                .any(|e| e.upstream == upstream && a.permits(ItemKind::Resource, &e.exposed));
+        if sees {
+            s.push(msg.clone());
+        }
+    }
+}
+
+/// The shared upstream sessions log at the most verbose level any client asked for.
+fn push_log_level(gw: &Arc<Gateway>) {
+    let Some(min) = gw
+        .sessions
+        .all()
+        .iter()
+        .filter_map(|s| *s.log_level.lock().unwrap())
+        .min()
+    else {
+        return;
+    };
+    let level = crate::session::LOG_LEVELS[min as usize];
+    for u in &gw.upstreams {
+        let Some(c) = u.connection() else { continue };
+        if c.capabilities().get("logging").is_none() {
+            continue;
+        }
+        let u = u.clone();
+        tokio::spawn(async move {
+            if let Err(e) = u
+                .request("logging/setLevel", Some(json!({"level": level})), None)
+                .await
+            {
+                tracing::debug!(upstream = %u.name(), error = %e, "logging/setLevel not applied");
+            }
+        });
+    }
+}
+
+pub fn notification(s: &Session, method: &str, msg: &Map<String, Value>) {
+    if method == "notifications/cancelled" {
+        let key = msg
+            .get("params")
+            .and_then(|p| p.get("requestId"))
+            .and_then(IdKey::of);
+        if let Some(k) = key
+            && let Some(tx) = s.inflight.lock().unwrap().remove(&k)
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A client's answer to a relayed server→client request.
+pub async fn client_response(s: &Session, id: &Value, msg: &Map<String, Value>) {
+    let Some(rid) = id.as_str() else { return };
+    let Some(req) = s.relayed.lock().unwrap().remove(rid) else {
+        return;
+    };
+    let outcome = match msg.get("result") {
+        Some(r) => Ok(r.clone()),
+        None => Err(msg.get("error").cloned().unwrap_or(Value::Null)),
+    };
+    req.respond(outcome).await;
+}
+
+/// Releases what a session held upstream (subscriptions) and cancels its calls.
+pub async fn end_session(gw: &Arc<Gateway>, s: &Session) {
+    for (_, tx) in s.inflight.lock().unwrap().drain() {
+        let _ = tx.send(());
+    }
+    s.relayed.lock().unwrap().clear();
+    s.stream.lock().unwrap().take();
+    let uris: Vec<String> = s.subscriptions.lock().unwrap().drain().collect();
+    let cat = gw.catalog.load();
+    for uri in uris {
+        if gw.subscribe_count(&uri, -1)
+            && let Some(e) = cat.resource_route(&uri)
+        {
+            let _ = gw.upstreams[e.upstream]
+                .request("resources/unsubscribe", Some(json!({"uri": uri})), None)
+                .await;
+        }
+    }
+}
