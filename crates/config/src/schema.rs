@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub session_idle_timeout_secs: Num<u64>,
     pub drain_timeout_secs: Num<u64>,
     pub page_size: Num<usize>,
+    /// Answer with `application/json` even when the client accepts SSE, unless the
+    /// call produces progress, logs or server requests. Default false: like the MCP
+    /// SDK servers, answer over SSE whenever the client accepts it.
+    pub json_responses: bool,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +54,7 @@ impl Default for ServerConfig {
             session_idle_timeout_secs: Num(3600),
             drain_timeout_secs: Num(30),
             page_size: Num(100),
+            json_responses: false,
         }
     }
 }

@@ -282,6 +282,9 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     match msg {
         Message::Request { id, method, msg } => {
             match dispatch::request(&gw, &s, id, &method, &msg, sse).await {
+                Reply::Json(v) if sse && !gw.limits.json_responses => {
+                    sse_response(Some(v), mpsc::channel(1).1)
+                }
                 Reply::Json(v) => json_response(StatusCode::OK, v),
                 Reply::Stream(first, rx) => sse_response(Some(first), rx),
             }

@@ -51,6 +51,7 @@ pub struct Limits {
     pub page_size: usize,
     pub session_idle: Duration,
     pub drain: Duration,
+    pub json_responses: bool,
 }
 
 impl Gateway {
@@ -117,6 +118,7 @@ impl Gateway {
                 page_size: s.page_size.0,
                 session_idle: Duration::from_secs(s.session_idle_timeout_secs.0),
                 drain: Duration::from_secs(s.drain_timeout_secs.0),
+                json_responses: s.json_responses,
             },
             hosts: edge::HostPolicy::new(
                 s.allowed_hosts.iter().map(|h| h.0.clone()).collect(),
