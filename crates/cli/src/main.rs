@@ -9,11 +9,7 @@ use warden_config::Config;
 use warden_core::identity::TokenHash;
 
 #[derive(Parser)]
-#[command(
-    name = "warden",
-    version,
-    about = "Governance gateway for autonomous AI agents"
-)]
+#[command(name = "warden", version, about = "Governance gateway for autonomous AI agents")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,17 +67,10 @@ enum TokenCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Config {
-            command: ConfigCommand::Check { file },
-        } => config_check(&file),
+        Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
         Command::Token { command } => token(command),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
-        Command::Serve {
-            config,
-            listen,
-            data_dir,
-            demo,
-        } => {
+        Command::Serve { config, listen, data_dir, demo } => {
             init_logging();
             runtime().and_then(|rt| rt.block_on(serve(config, listen, data_dir, demo)))
         }
@@ -96,9 +85,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn init_logging() {
@@ -112,14 +99,9 @@ fn init_logging() {
         .init();
 }
 
-fn config_check(file: &PathBuf) -> anyhow::Result<()> {
+fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let c = warden_config::load(file)?;
-    println!(
-        "{}: OK ({} upstreams, {} agents)",
-        file.display(),
-        c.upstreams.len(),
-        c.agents.len()
-    );
+    println!("{}: OK ({} upstreams, {} agents)", file.display(), c.upstreams.len(), c.agents.len());
     Ok(())
 }
 
@@ -152,9 +134,7 @@ fn token(cmd: TokenCommand) -> anyhow::Result<()> {
 async fn demo_upstream(http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     match http {
         Some(addr) => {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
             eprintln!("warden demo upstream: http://{}/mcp", l.local_addr()?);
             warden_demo::serve_http(l).await?;
         }
@@ -197,10 +177,7 @@ async fn serve(
         (Some(_), true) => bail!("--demo runs a built-in config; drop --config (or drop --demo)"),
         (Some(path), false) => warden_config::load(&path)?,
         (None, true) => {
-            let t = std::env::var("WARDEN_DEMO_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(random_token);
+            let t = std::env::var("WARDEN_DEMO_TOKEN").ok().filter(|t| !t.is_empty()).unwrap_or_else(random_token);
             let c = demo_config(&t)?;
             demo_token = Some(t);
             c
@@ -209,23 +186,17 @@ async fn serve(
             bail!("no config: pass --config warden.yaml, or --demo for the built-in demo")
         }
     };
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let addr = listen
         .or(config.server.listen.map(|l| l.0))
         .unwrap_or_else(|| warden_config::DEFAULT_LISTEN.parse().expect("static"));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     let gw = warden_gateway::Gateway::new(&config)?;
     let conflicts = gw.start().await;
     if !conflicts.is_empty() {
         gw.shutdown().await;
-        bail!(
-            "name collisions between upstreams:\n  {}",
-            conflicts.join("\n  ")
-        );
+        bail!("name collisions between upstreams:\n  {}", conflicts.join("\n  "));
     }
     if let Some(t) = &demo_token {
         print_demo_banner(&local, t);

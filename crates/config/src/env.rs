@@ -43,9 +43,7 @@ pub fn expand(input: &str) -> Result<String, String> {
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("unterminated \"${{\" in {input:?}"))?;
+            let end = tail.find('}').ok_or_else(|| format!("unterminated \"${{\" in {input:?}"))?;
             let expr = &tail[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -75,10 +73,7 @@ mod tests {
     use super::*;
 
     fn vars() -> HashMap<String, String> {
-        HashMap::from([
-            ("A".into(), "x#y: 'z'\nq".into()),
-            ("EMPTY".into(), String::new()),
-        ])
+        HashMap::from([("A".into(), "x#y: 'z'\nq".into()), ("EMPTY".into(), String::new())])
     }
 
     #[test]
@@ -97,11 +92,7 @@ mod tests {
     #[test]
     fn errors() {
         with_vars(vars(), || {
-            assert!(
-                expand("${MISSING}")
-                    .unwrap_err()
-                    .contains("MISSING is not set")
-            );
+            assert!(expand("${MISSING}").unwrap_err().contains("MISSING is not set"));
             assert!(expand("${A").unwrap_err().contains("unterminated"));
             assert!(expand("${A-B}").unwrap_err().contains("invalid"));
             assert!(expand("${}").unwrap_err().contains("invalid"));

@@ -15,24 +15,16 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
 
 /// Loads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse(&text).map_err(|message| ConfigError::Invalid {
-        path: path.display().to_string(),
-        message,
-    })
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+    parse(&text).map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })
 }
 
 /// Parses and validates config text. The error string names the key and line.
@@ -59,28 +51,14 @@ fn describe_yaml_error(e: &serde_norway::Error, text: &str) -> String {
         return rendered;
     };
     let needle = raw.lines().next().unwrap_or("");
-    let found = text
-        .lines()
-        .enumerate()
-        .skip(from)
-        .find(|(_, l)| !needle.is_empty() && l.contains(needle));
+    let found = text.lines().enumerate().skip(from).find(|(_, l)| !needle.is_empty() && l.contains(needle));
     let Some((idx, line)) = found else {
         return rendered;
     };
     let message = rendered.split(" at line ").next().unwrap_or(&rendered);
     let (path, message) = message.split_once(": ").unwrap_or(("", message));
-    let key = line
-        .trim_start()
-        .trim_start_matches("- ")
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .trim();
-    let key = if key.starts_with('"') || key.starts_with('[') || key.is_empty() {
-        ""
-    } else {
-        key
-    };
+    let key = line.trim_start().trim_start_matches("- ").split(':').next().unwrap_or("").trim();
+    let key = if key.starts_with('"') || key.starts_with('[') || key.is_empty() { "" } else { key };
     match (path.is_empty(), key.is_empty()) {
         (false, false) => format!("{path}.{key}: {message} (line {})", idx + 1),
         (false, true) => format!("{path}: {message} (line {})", idx + 1),

@@ -45,10 +45,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: None,
-            allowed_hosts: ["localhost", "127.0.0.1", "[::1]"]
-                .iter()
-                .map(|h| Str(h.to_string()))
-                .collect(),
+            allowed_hosts: ["localhost", "127.0.0.1", "[::1]"].iter().map(|h| Str(h.to_string())).collect(),
             allowed_origins: Vec::new(),
             max_body_bytes: Num(DEFAULT_MAX_BODY_BYTES),
             session_idle_timeout_secs: Num(3600),
@@ -98,8 +95,15 @@ pub struct UpstreamConfig {
     pub prefix: Option<Prefix>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Globs over the upstream's own tool names.
     #[serde(default)]
     pub tools: IncludeExclude,
+    /// Globs over resource URIs and URI templates.
+    #[serde(default)]
+    pub resources: IncludeExclude,
+    /// Globs over the upstream's own prompt names.
+    #[serde(default)]
+    pub prompts: IncludeExclude,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,10 +117,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            connect_secs: Num(10.0),
-            call_secs: Num(60.0),
-        }
+        Timeouts { connect_secs: Num(10.0), call_secs: Num(60.0) }
     }
 }
 
@@ -139,18 +140,14 @@ pub struct IncludeExclude {
 
 impl Default for IncludeExclude {
     fn default() -> Self {
-        IncludeExclude {
-            include: vec![Pattern(Glob::new("*").expect("static"))],
-            exclude: Vec::new(),
-        }
+        IncludeExclude { include: vec![Pattern(Glob::new("*").expect("static"))], exclude: Vec::new() }
     }
 }
 
 impl IncludeExclude {
     pub fn permits(&self, name: &str) -> bool {
         let name = warden_core::names::nfc_cow(name);
-        self.include.iter().any(|g| g.0.matches(&name))
-            && !self.exclude.iter().any(|g| g.0.matches(&name))
+        self.include.iter().any(|g| g.0.matches(&name)) && !self.exclude.iter().any(|g| g.0.matches(&name))
     }
 }
 
@@ -178,26 +175,12 @@ impl AgentConfig {
     pub fn access_rules(&self) -> warden_core::access::AccessRules {
         use warden_core::access::{AccessRules, AllowDeny};
         let set = |v: &[Pattern]| -> GlobSet {
-            GlobSet::new(
-                &v.iter()
-                    .map(|p| p.0.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .expect("validated at load")
+            GlobSet::new(&v.iter().map(|p| p.0.as_str().to_string()).collect::<Vec<_>>()).expect("validated at load")
         };
         AccessRules {
-            tools: AllowDeny {
-                allow: set(&self.allow_tools),
-                deny: set(&self.deny_tools),
-            },
-            resources: AllowDeny {
-                allow: set(&self.allow_resources),
-                deny: set(&self.deny_resources),
-            },
-            prompts: AllowDeny {
-                allow: set(&self.allow_prompts),
-                deny: set(&self.deny_prompts),
-            },
+            tools: AllowDeny { allow: set(&self.allow_tools), deny: set(&self.deny_tools) },
+            resources: AllowDeny { allow: set(&self.allow_resources), deny: set(&self.deny_resources) },
+            prompts: AllowDeny { allow: set(&self.allow_prompts), deny: set(&self.deny_prompts) },
         }
     }
 }
@@ -251,9 +234,7 @@ where
                 f.write_str("a non-negative number")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                T::from_u64(v)
-                    .map(Num)
-                    .ok_or_else(|| E::custom(format!("{v} is out of range")))
+                T::from_u64(v).map(Num).ok_or_else(|| E::custom(format!("{v} is out of range")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 if v < 0 {
@@ -262,16 +243,11 @@ where
                 self.visit_u64(v as u64)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                T::from_f64(v)
-                    .map(Num)
-                    .ok_or_else(|| E::custom(format!("{v} must be a whole, non-negative number")))
+                T::from_f64(v).map(Num).ok_or_else(|| E::custom(format!("{v} must be a whole, non-negative number")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 let s = expand(v).map_err(|e| bad(v, e))?;
-                s.trim()
-                    .parse::<T>()
-                    .map(Num)
-                    .map_err(|_| bad(v, format!("{s:?} is not a valid number")))
+                s.trim().parse::<T>().map(Num).map_err(|_| bad(v, format!("{s:?} is not a valid number")))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -315,12 +291,9 @@ pub struct Listen(pub SocketAddr);
 impl<'de> Deserialize<'de> for Listen {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Str::deserialize(d)?;
-        s.0.parse().map(Listen).map_err(|_| {
-            bad(
-                &s.0,
-                format!("{:?} is not a socket address such as 127.0.0.1:8470", s.0),
-            )
-        })
+        s.0.parse()
+            .map(Listen)
+            .map_err(|_| bad(&s.0, format!("{:?} is not a socket address such as 127.0.0.1:8470", s.0)))
     }
 }
 
@@ -331,13 +304,9 @@ pub struct HttpUrl(pub url::Url);
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Str::deserialize(d)?;
-        let url =
-            url::Url::parse(&s.0).map_err(|e| bad(&s.0, format!("invalid URL {:?}: {e}", s.0)))?;
+        let url = url::Url::parse(&s.0).map_err(|e| bad(&s.0, format!("invalid URL {:?}: {e}", s.0)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(
-                &s.0,
-                format!("invalid URL {:?}: scheme must be http or https", s.0),
-            ));
+            return Err(bad(&s.0, format!("invalid URL {:?}: scheme must be http or https", s.0)));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(bad(&s.0, format!("invalid URL {:?}: no host", s.0)));
@@ -364,18 +333,12 @@ pub struct Name(pub String);
 
 impl Name {
     pub fn check(s: &str) -> Result<(), String> {
-        let ok_chars = s
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let ok_chars = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if s.is_empty() || s.len() > 64 || !ok_chars {
-            return Err(format!(
-                "invalid name {s:?}: use 1-64 characters from a-z, 0-9, '-' and '_'"
-            ));
+            return Err(format!("invalid name {s:?}: use 1-64 characters from a-z, 0-9, '-' and '_'"));
         }
         if s.contains("__") {
-            return Err(format!(
-                "invalid name {s:?}: \"__\" is reserved as the prefix separator"
-            ));
+            return Err(format!("invalid name {s:?}: \"__\" is reserved as the prefix separator"));
         }
         Ok(())
     }
@@ -401,9 +364,7 @@ pub struct TokenHashValue(pub TokenHash);
 impl<'de> Deserialize<'de> for TokenHashValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Str::deserialize(d)?;
-        TokenHash::from_hex(s.0.trim())
-            .map(TokenHashValue)
-            .map_err(|e| bad(&s.0, format!("token_sha256: {e}")))
+        TokenHash::from_hex(s.0.trim()).map(TokenHashValue).map_err(|e| bad(&s.0, format!("token_sha256: {e}")))
     }
 }
 
@@ -431,8 +392,7 @@ impl<'de> Deserialize<'de> for Prefix {
                 let ok = !s.is_empty()
                     && s.len() <= 64
                     && !s.contains("__")
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !ok {
                     return Err(bad(
                         v,
@@ -467,9 +427,7 @@ pub(crate) fn line_of_name(text: &str, name: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let l = l.trim_start().trim_start_matches('-').trim();
-            l.strip_prefix("name:")
-                .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
-                .unwrap_or(false)
+            l.strip_prefix("name:").map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name).unwrap_or(false)
         })
         .map(|i| i + 1)
 }
@@ -493,26 +451,21 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
                     return Err(format!("{here}: transport stdio needs `command`"));
                 }
                 if u.url.is_some() || !u.headers.is_empty() {
-                    return Err(format!(
-                        "{here}: `url` and `headers` apply to transport streamable-http, not stdio"
-                    ));
+                    return Err(format!("{here}: `url` and `headers` apply to transport streamable-http, not stdio"));
                 }
             }
             Transport::StreamableHttp => {
                 if u.url.is_none() {
                     return Err(format!("{here}: transport streamable-http needs `url`"));
                 }
-                if u.command.is_some() || !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some()
-                {
+                if u.command.is_some() || !u.args.is_empty() || !u.env.is_empty() || u.cwd.is_some() {
                     return Err(format!(
                         "{here}: `command`, `args`, `env` and `cwd` apply to transport stdio, not streamable-http"
                     ));
                 }
                 for (k, v) in &u.headers {
                     if http_header_invalid(k, &v.0) {
-                        return Err(format!(
-                            "{here}: headers.{k}: not a valid HTTP header name/value"
-                        ));
+                        return Err(format!("{here}: headers.{k}: not a valid HTTP header name/value"));
                     }
                 }
             }
@@ -540,9 +493,7 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
             return Err(format!("{here}: duplicate agent name"));
         }
         if !hashes.insert(a.token_sha256.0) {
-            return Err(format!(
-                "{here}: token_sha256 is shared with another agent; every agent needs its own token"
-            ));
+            return Err(format!("{here}: token_sha256 is shared with another agent; every agent needs its own token"));
         }
     }
     if config.server.max_body_bytes.0 < 1024 {
@@ -553,22 +504,15 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
     }
     for h in &config.server.allowed_hosts {
         if h.0.is_empty() || h.0.contains('/') || h.0.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "server.allowed_hosts: {:?} is not a host name",
-                h.0
-            ));
+            return Err(format!("server.allowed_hosts: {:?} is not a host name", h.0));
         }
     }
     Ok(())
 }
 
 fn http_header_invalid(name: &str, value: &str) -> bool {
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    let value_ok = value
-        .bytes()
-        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80);
+    let name_ok =
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value_ok = value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80);
     !(name_ok && value_ok)
 }

@@ -5,13 +5,7 @@ use crate::{Prefix, Transport, env, parse};
 const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
 fn with_env<T>(f: impl FnOnce() -> T) -> T {
-    env::with_vars(
-        HashMap::from([
-            ("TOKEN".into(), "s3cr#t: 'x'".into()),
-            ("PORT".into(), "9999".into()),
-        ]),
-        f,
-    )
+    env::with_vars(HashMap::from([("TOKEN".into(), "s3cr#t: 'x'".into()), ("PORT".into(), "9999".into())]), f)
 }
 
 #[test]
@@ -46,10 +40,7 @@ agents:
     let c = with_env(|| parse(&text)).unwrap();
     assert_eq!(c.server.listen.unwrap().0.port(), 9999);
     assert_eq!(c.upstreams[0].headers["X-Key"].0, "s3cr#t: 'x'");
-    assert_eq!(
-        c.upstreams[0].url.as_ref().unwrap().0.as_str(),
-        "http://127.0.0.1:9999/mcp"
-    );
+    assert_eq!(c.upstreams[0].url.as_ref().unwrap().0.as_str(), "http://127.0.0.1:9999/mcp");
     assert_eq!(c.upstreams[0].timeouts.call().as_millis(), 2500);
     assert_eq!(c.upstreams[1].transport, Transport::Stdio);
     assert_eq!(c.upstreams[1].prefix, Some(Prefix::Custom("files".into())));
@@ -93,10 +84,7 @@ fn wrong_type_names_line() {
 #[test]
 fn bad_url_names_line() {
     let e = err("upstreams:\n  - name: a\n    transport: streamable-http\n    url: not a url\n");
-    assert!(
-        e.contains("url") && e.contains("line 4") && e.contains("invalid URL"),
-        "{e}"
-    );
+    assert!(e.contains("url") && e.contains("line 4") && e.contains("invalid URL"), "{e}");
     let e = err("upstreams:\n  - name: a\n    transport: streamable-http\n    url: ftp://x/\n");
     assert!(e.contains("scheme") && e.contains("line 4"), "{e}");
 }
@@ -110,49 +98,35 @@ fn missing_env_var_names_line() {
 #[test]
 fn env_value_cannot_inject_structure() {
     let vars = HashMap::from([("X".into(), "y\nagents: []\n".into())]);
-    let c = env::with_vars(vars, || {
-        parse("upstreams:\n  - name: a\n    transport: stdio\n    command: \"${X}\"\n")
-    })
-    .unwrap();
-    assert_eq!(
-        c.upstreams[0].command.as_ref().unwrap().0,
-        "y\nagents: []\n"
-    );
+    let c = env::with_vars(vars, || parse("upstreams:\n  - name: a\n    transport: stdio\n    command: \"${X}\"\n"))
+        .unwrap();
+    assert_eq!(c.upstreams[0].command.as_ref().unwrap().0, "y\nagents: []\n");
 }
 
 #[test]
 fn cross_field_errors_name_entry_line() {
-    let e =
-        err("upstreams:\n  - name: a\n    transport: stdio\n  - name: b\n    transport: stdio\n");
-    assert!(
-        e.contains("upstreams[0]") && e.contains("line 2") && e.contains("command"),
-        "{e}"
-    );
+    let e = err("upstreams:\n  - name: a\n    transport: stdio\n  - name: b\n    transport: stdio\n");
+    assert!(e.contains("upstreams[0]") && e.contains("line 2") && e.contains("command"), "{e}");
     let e = err("upstreams:\n  - name: a\n    transport: streamable-http\n");
     assert!(e.contains("needs `url`"), "{e}");
     let e = err(
         "upstreams:\n  - name: a\n    transport: stdio\n    command: x\n  - name: a\n    transport: stdio\n    command: y\n",
     );
     assert!(e.contains("duplicate upstream"), "{e}");
-    let e = err(&format!(
-        "agents:\n  - name: a\n    token_sha256: {HASH}\n  - name: b\n    token_sha256: {HASH}\n"
-    ));
-    assert!(
-        e.contains("agents[1]") && e.contains("line 4") && e.contains("shared"),
-        "{e}"
-    );
+    let e = err(&format!("agents:\n  - name: a\n    token_sha256: {HASH}\n  - name: b\n    token_sha256: {HASH}\n"));
+    assert!(e.contains("agents[1]") && e.contains("line 4") && e.contains("shared"), "{e}");
 }
 
 #[test]
 fn bad_values_rejected() {
     assert!(err("agents:\n  - name: a\n    token_sha256: abc\n").contains("line 3"));
     assert!(err("agents:\n  - name: Bad Name\n    token_sha256: x\n").contains("invalid name"));
-    assert!(
-        err("upstreams:\n  - name: a__b\n    transport: stdio\n    command: x\n")
-            .contains("reserved")
-    );
+    assert!(err("upstreams:\n  - name: a__b\n    transport: stdio\n    command: x\n").contains("reserved"));
     assert!(err("server:\n  listen: nowhere\n").contains("socket address"));
-    assert!(err("upstreams:\n  - name: a\n    transport: stdio\n    command: x\n    tools:\n      include: [\"x\\\\\"]\n").contains("line 6"));
+    assert!(
+        err("upstreams:\n  - name: a\n    transport: stdio\n    command: x\n    tools:\n      include: [\"x\\\\\"]\n")
+            .contains("line 6")
+    );
     let e = err(
         "upstreams:\n  - name: a\n    transport: stdio\n    command: x\n    prefix: dup\n  - name: b\n    transport: stdio\n    command: y\n    prefix: dup\n",
     );

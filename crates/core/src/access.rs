@@ -16,10 +16,7 @@ pub struct AllowDeny {
 
 impl AllowDeny {
     pub fn new<S: AsRef<str>>(allow: &[S], deny: &[S]) -> Result<AllowDeny, GlobError> {
-        Ok(AllowDeny {
-            allow: GlobSet::new(allow)?,
-            deny: GlobSet::new(deny)?,
-        })
+        Ok(AllowDeny { allow: GlobSet::new(allow)?, deny: GlobSet::new(deny)? })
     }
 
     pub fn permits(&self, name: &str) -> bool {
@@ -46,11 +43,7 @@ pub enum ItemKind {
 impl AccessRules {
     pub fn allow_all() -> AccessRules {
         let all = AllowDeny::new(&["*"], &[] as &[&str]).expect("static glob");
-        AccessRules {
-            tools: all.clone(),
-            resources: all.clone(),
-            prompts: all,
-        }
+        AccessRules { tools: all.clone(), resources: all.clone(), prompts: all }
     }
 
     pub fn permits(&self, kind: ItemKind, name: &str) -> bool {

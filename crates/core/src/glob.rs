@@ -37,10 +37,7 @@ impl std::error::Error for GlobError {}
 impl Glob {
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         if pattern.is_empty() {
-            return Err(GlobError {
-                pattern: pattern.into(),
-                reason: "empty pattern",
-            });
+            return Err(GlobError { pattern: pattern.into(), reason: "empty pattern" });
         }
         let source = crate::names::nfc(pattern);
         let mut tokens = Vec::new();
@@ -57,38 +54,20 @@ impl Glob {
                 '\\' => match chars.next() {
                     Some(e) => tokens.push(Token::Char(e)),
                     None => {
-                        return Err(GlobError {
-                            pattern: pattern.into(),
-                            reason: "trailing backslash",
-                        });
+                        return Err(GlobError { pattern: pattern.into(), reason: "trailing backslash" });
                     }
                 },
                 c if c.is_control() => {
-                    return Err(GlobError {
-                        pattern: pattern.into(),
-                        reason: "control character",
-                    });
+                    return Err(GlobError { pattern: pattern.into(), reason: "control character" });
                 }
                 c => tokens.push(Token::Char(c)),
             }
         }
-        let literal = tokens.iter().all(|t| matches!(t, Token::Char(_))).then(|| {
-            tokens
-                .iter()
-                .map(|t| {
-                    if let Token::Char(c) = t {
-                        *c
-                    } else {
-                        unreachable!()
-                    }
-                })
-                .collect()
-        });
-        Ok(Glob {
-            source,
-            tokens,
-            literal,
-        })
+        let literal = tokens
+            .iter()
+            .all(|t| matches!(t, Token::Char(_)))
+            .then(|| tokens.iter().map(|t| if let Token::Char(c) = t { *c } else { unreachable!() }).collect());
+        Ok(Glob { source, tokens, literal })
     }
 
     pub fn as_str(&self) -> &str {
@@ -146,12 +125,7 @@ pub struct GlobSet {
 
 impl GlobSet {
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<GlobSet, GlobError> {
-        Ok(GlobSet {
-            globs: patterns
-                .iter()
-                .map(|p| Glob::new(p.as_ref()))
-                .collect::<Result<_, _>>()?,
-        })
+        Ok(GlobSet { globs: patterns.iter().map(|p| Glob::new(p.as_ref())).collect::<Result<_, _>>()? })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -23,9 +23,8 @@ impl TokenHash {
     pub fn from_hex(s: &str) -> Result<TokenHash, String> {
         let s = s.strip_prefix("sha256:").unwrap_or(s);
         let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "expected 64 hex characters (a SHA-256 digest)".to_string())?;
+        let arr: [u8; 32] =
+            bytes.try_into().map_err(|_| "expected 64 hex characters (a SHA-256 digest)".to_string())?;
         Ok(TokenHash(arr))
     }
 
@@ -81,16 +80,11 @@ pub struct IdentityIndex {
 }
 
 impl IdentityIndex {
-    pub fn new(
-        entries: impl IntoIterator<Item = (TokenHash, Arc<Agent>)>,
-    ) -> Result<IdentityIndex, String> {
+    pub fn new(entries: impl IntoIterator<Item = (TokenHash, Arc<Agent>)>) -> Result<IdentityIndex, String> {
         let mut by_token = HashMap::new();
         for (hash, agent) in entries {
             if let Some(prev) = by_token.insert(hash, agent.clone()) {
-                return Err(format!(
-                    "agents {:?} and {:?} share the same token hash",
-                    prev.name, agent.name
-                ));
+                return Err(format!("agents {:?} and {:?} share the same token hash", prev.name, agent.name));
             }
         }
         Ok(IdentityIndex { by_token })
@@ -99,10 +93,7 @@ impl IdentityIndex {
     /// Authenticates an `Authorization` header value.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
         let header = authorization.ok_or(AuthError::MissingToken)?;
-        let (scheme, token) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(AuthError::InvalidToken)?;
+        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::InvalidToken)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::InvalidToken);
         }
@@ -112,9 +103,7 @@ impl IdentityIndex {
         }
         self.by_token
             .get(&TokenHash::of(token))
-            .map(|agent| Identity {
-                agent: agent.clone(),
-            })
+            .map(|agent| Identity { agent: agent.clone() })
             .ok_or(AuthError::InvalidToken)
     }
 
@@ -132,25 +121,16 @@ mod tests {
     use super::*;
 
     fn index() -> IdentityIndex {
-        let a = Arc::new(Agent {
-            name: "a-bot".into(),
-            access: AccessRules::allow_all(),
-        });
+        let a = Arc::new(Agent { name: "a-bot".into(), access: AccessRules::allow_all() });
         IdentityIndex::new([(TokenHash::of("secret-a"), a)]).unwrap()
     }
 
     #[test]
     fn token_hash_roundtrip() {
         let h = TokenHash::of("abc");
-        assert_eq!(
-            h.to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(h.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(TokenHash::from_hex(&h.to_hex()).unwrap(), h);
-        assert_eq!(
-            TokenHash::from_hex(&format!("sha256:{}", h.to_hex())).unwrap(),
-            h
-        );
+        assert_eq!(TokenHash::from_hex(&format!("sha256:{}", h.to_hex())).unwrap(), h);
         assert!(TokenHash::from_hex("abcd").is_err());
         assert!(TokenHash::from_hex("zz").is_err());
     }
@@ -158,49 +138,21 @@ mod tests {
     #[test]
     fn authenticate() {
         let idx = index();
-        assert_eq!(
-            idx.authenticate(Some("Bearer secret-a")).unwrap().name(),
-            "a-bot"
-        );
-        assert_eq!(
-            idx.authenticate(Some("bearer   secret-a ")).unwrap().name(),
-            "a-bot"
-        );
+        assert_eq!(idx.authenticate(Some("Bearer secret-a")).unwrap().name(), "a-bot");
+        assert_eq!(idx.authenticate(Some("bearer   secret-a ")).unwrap().name(), "a-bot");
         assert_eq!(idx.authenticate(None).unwrap_err(), AuthError::MissingToken);
-        assert_eq!(
-            idx.authenticate(Some("Bearer nope")).unwrap_err(),
-            AuthError::InvalidToken
-        );
-        assert_eq!(
-            idx.authenticate(Some("Basic secret-a")).unwrap_err(),
-            AuthError::InvalidToken
-        );
-        assert_eq!(
-            idx.authenticate(Some("Bearer")).unwrap_err(),
-            AuthError::InvalidToken
-        );
-        assert_eq!(
-            idx.authenticate(Some("Bearer ")).unwrap_err(),
-            AuthError::InvalidToken
-        );
-        assert_eq!(
-            idx.authenticate(Some("secret-a")).unwrap_err(),
-            AuthError::InvalidToken
-        );
+        assert_eq!(idx.authenticate(Some("Bearer nope")).unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(idx.authenticate(Some("Basic secret-a")).unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(idx.authenticate(Some("Bearer")).unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(idx.authenticate(Some("Bearer ")).unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(idx.authenticate(Some("secret-a")).unwrap_err(), AuthError::InvalidToken);
     }
 
     #[test]
     fn duplicate_token_rejected() {
-        let a = Arc::new(Agent {
-            name: "a".into(),
-            access: AccessRules::allow_all(),
-        });
-        let b = Arc::new(Agent {
-            name: "b".into(),
-            access: AccessRules::allow_all(),
-        });
-        let err =
-            IdentityIndex::new([(TokenHash::of("t"), a), (TokenHash::of("t"), b)]).unwrap_err();
+        let a = Arc::new(Agent { name: "a".into(), access: AccessRules::allow_all() });
+        let b = Arc::new(Agent { name: "b".into(), access: AccessRules::allow_all() });
+        let err = IdentityIndex::new([(TokenHash::of("t"), a), (TokenHash::of("t"), b)]).unwrap_err();
         assert!(err.contains("\"a\"") && err.contains("\"b\""), "{err}");
     }
 }

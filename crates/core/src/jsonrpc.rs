@@ -18,19 +18,9 @@ pub const RESOURCE_NOT_FOUND: i64 = -32002;
 /// that passthrough never loses fields Warden does not know about.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    Request {
-        id: Value,
-        method: String,
-        msg: Map<String, Value>,
-    },
-    Notification {
-        method: String,
-        msg: Map<String, Value>,
-    },
-    Response {
-        id: Value,
-        msg: Map<String, Value>,
-    },
+    Request { id: Value, method: String, msg: Map<String, Value> },
+    Notification { method: String, msg: Map<String, Value> },
+    Response { id: Value, msg: Map<String, Value> },
 }
 
 /// Why a message was refused, with the JSON-RPC error code to answer with.
@@ -96,11 +86,7 @@ impl Message {
         match (obj.get("method"), id) {
             (Some(Value::String(m)), Some(id)) => {
                 let method = m.clone();
-                Ok(Message::Request {
-                    id,
-                    method,
-                    msg: obj,
-                })
+                Ok(Message::Request { id, method, msg: obj })
             }
             (Some(Value::String(m)), None) => {
                 let method = m.clone();
@@ -111,10 +97,7 @@ impl Message {
                 let has_result = obj.contains_key("result");
                 let has_error = obj.contains_key("error");
                 if has_result == has_error {
-                    return Err(invalid(
-                        "a response carries exactly one of \"result\" and \"error\"",
-                        &Some(id),
-                    ));
+                    return Err(invalid("a response carries exactly one of \"result\" and \"error\"", &Some(id)));
                 }
                 obj.remove("params");
                 Ok(Message::Response { id, msg: obj })
@@ -159,10 +142,9 @@ impl IdKey {
     pub fn of(id: &Value) -> Option<IdKey> {
         match id {
             Value::String(s) => Some(IdKey::Str(s.clone())),
-            Value::Number(n) => n
-                .as_i64()
-                .map(|v| IdKey::Num(v as i128))
-                .or_else(|| n.as_u64().map(|v| IdKey::Num(v as i128))),
+            Value::Number(n) => {
+                n.as_i64().map(|v| IdKey::Num(v as i128)).or_else(|| n.as_u64().map(|v| IdKey::Num(v as i128)))
+            }
             _ => None,
         }
     }
@@ -182,10 +164,7 @@ mod tests {
             Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Ok(Message::Notification { .. })
         ));
-        assert!(matches!(
-            Message::parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
-            Ok(Message::Response { .. })
-        ));
+        assert!(matches!(Message::parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Ok(Message::Response { .. })));
     }
 
     #[test]
@@ -195,37 +174,16 @@ mod tests {
         assert_eq!(code(b""), PARSE_ERROR);
         assert_eq!(code(b"\xff\xfe"), PARSE_ERROR);
         assert_eq!(code(b"[]"), INVALID_REQUEST);
-        assert_eq!(
-            code(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"),
-            INVALID_REQUEST
-        );
+        assert_eq!(code(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), INVALID_REQUEST);
         assert_eq!(code(b"42"), INVALID_REQUEST);
         assert_eq!(code(br#"{"id":1,"method":"ping"}"#), INVALID_REQUEST);
-        assert_eq!(
-            code(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#),
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#),
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#),
-            INVALID_REQUEST
-        );
+        assert_eq!(code(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#), INVALID_REQUEST);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#), INVALID_REQUEST);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#), INVALID_REQUEST);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#), INVALID_REQUEST);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#), INVALID_REQUEST);
         assert_eq!(code(br#"{"jsonrpc":"2.0","id":1}"#), INVALID_REQUEST);
-        assert_eq!(
-            code(br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#),
-            INVALID_REQUEST
-        );
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#), INVALID_REQUEST);
         assert_eq!(code(br#"{"jsonrpc":"2.0"}"#), INVALID_REQUEST);
         // The id is echoed back when it is valid.
         let e = Message::parse(br#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#).unwrap_err();

@@ -9,10 +9,7 @@ pub const PREFIX_SEPARATOR: &str = "__";
 /// Returns `s` in Unicode Normalization Form C. Allocation-free when `s` is
 /// already NFC (the common case: plain ASCII tool names).
 pub fn nfc(s: &str) -> String {
-    if matches!(
-        is_nfc_quick(s.chars()),
-        unicode_normalization::IsNormalized::Yes
-    ) {
+    if matches!(is_nfc_quick(s.chars()), unicode_normalization::IsNormalized::Yes) {
         s.to_owned()
     } else {
         s.nfc().collect()
@@ -21,10 +18,7 @@ pub fn nfc(s: &str) -> String {
 
 /// Borrowing variant for lookups: `Cow::Borrowed` when no change is needed.
 pub fn nfc_cow(s: &str) -> std::borrow::Cow<'_, str> {
-    if matches!(
-        is_nfc_quick(s.chars()),
-        unicode_normalization::IsNormalized::Yes
-    ) {
+    if matches!(is_nfc_quick(s.chars()), unicode_normalization::IsNormalized::Yes) {
         std::borrow::Cow::Borrowed(s)
     } else {
         std::borrow::Cow::Owned(s.nfc().collect())

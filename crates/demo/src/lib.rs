@@ -58,15 +58,8 @@ async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Va
     let params = msg.get("params").cloned().unwrap_or(json!({}));
     let result = match method {
         "initialize" => {
-            let asked = params
-                .get("protocolVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let v = if VERSIONS.contains(&asked) {
-                asked
-            } else {
-                VERSIONS[0]
-            };
+            let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+            let v = if VERSIONS.contains(&asked) { asked } else { VERSIONS[0] };
             json!({"protocolVersion": v,
                    "capabilities": {"tools": {"listChanged": false}, "resources": {}, "prompts": {}, "logging": {}},
                    "serverInfo": {"name": "warden-demo", "version": env!("CARGO_PKG_VERSION")},
@@ -96,21 +89,12 @@ async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Va
             if params.get("name").and_then(Value::as_str) != Some("greet") {
                 return Some(err(&id, -32602, "Unknown prompt"));
             }
-            let who = params
-                .pointer("/arguments/name")
-                .and_then(Value::as_str)
-                .unwrap_or("there");
+            let who = params.pointer("/arguments/name").and_then(Value::as_str).unwrap_or("there");
             json!({"messages": [{"role": "user", "content": {"type": "text", "text": format!("Say hello to {who}.")}}]})
         }
         "completion/complete" => {
-            let v = params
-                .pointer("/argument/value")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let values: Vec<&str> = ["alice", "bob", "carol"]
-                .into_iter()
-                .filter(|n| n.starts_with(v))
-                .collect();
+            let v = params.pointer("/argument/value").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> = ["alice", "bob", "carol"].into_iter().filter(|n| n.starts_with(v)).collect();
             json!({"completion": {"values": values, "total": values.len(), "hasMore": false}})
         }
         "tools/call" => {
@@ -123,24 +107,15 @@ async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Va
                     json!({"content": [{"type": "text", "text": sum.to_string()}], "structuredContent": {"sum": sum}})
                 }
                 "sleep" => {
-                    let ms = args
-                        .get("ms")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(100)
-                        .min(600_000);
+                    let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(100).min(600_000);
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     text(format!("slept {ms} ms"))
                 }
                 "progress" => {
-                    let steps = args
-                        .get("steps")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(3)
-                        .min(1000);
+                    let steps = args.get("steps").and_then(Value::as_u64).unwrap_or(3).min(1000);
                     if let Some(tok) = params.pointer("/_meta/progressToken") {
                         for i in 1..=steps {
-                            let _ = notify
-                                .send(json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                            let _ = notify.send(json!({"jsonrpc": "2.0", "method": "notifications/progress",
                                 "params": {"progressToken": tok, "progress": i, "total": steps}}));
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
@@ -154,10 +129,9 @@ async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Va
                     eprintln!("demo upstream: crash requested, exiting");
                     std::process::exit(3);
                 }
-                "delete_file" => text(format!(
-                    "pretended to delete {}",
-                    args.get("path").and_then(Value::as_str).unwrap_or("?")
-                )),
+                "delete_file" => {
+                    text(format!("pretended to delete {}", args.get("path").and_then(Value::as_str).unwrap_or("?")))
+                }
                 _ => return Some(err(&id, -32602, &format!("Unknown tool: {name}"))),
             }
         }
@@ -207,12 +181,7 @@ struct HttpState {
 pub async fn serve_http(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let state = HttpState::default();
     let app = axum::Router::new()
-        .route(
-            "/mcp",
-            post(http_post)
-                .get(|| async { StatusCode::METHOD_NOT_ALLOWED })
-                .delete(http_delete),
-        )
+        .route("/mcp", post(http_post).get(|| async { StatusCode::METHOD_NOT_ALLOWED }).delete(http_delete))
         .route("/admin/expire-sessions", post(expire))
         .with_state(state);
     axum::serve(listener, app).await
@@ -224,34 +193,16 @@ async fn expire(State(st): State<HttpState>) -> StatusCode {
 }
 
 async fn http_delete(State(st): State<HttpState>, headers: HeaderMap) -> StatusCode {
-    let sid = headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if st.sessions.lock().unwrap().remove(sid) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
+    let sid = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if st.sessions.lock().unwrap().remove(sid) { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
 }
 
-async fn http_post(
-    State(st): State<HttpState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn http_post(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(err(&Value::Null, -32700, "Parse error")),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, axum::Json(err(&Value::Null, -32700, "Parse error"))).into_response();
     };
     let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
-    let sid = headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let sid = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut new_session = None;
     if method == "initialize" {
         let s = uuid::Uuid::new_v4().simple().to_string();
@@ -261,17 +212,11 @@ async fn http_post(
         match sid {
             Some(s) if st.sessions.lock().unwrap().contains(&s) => {}
             Some(_) => {
-                return (
-                    StatusCode::NOT_FOUND,
-                    axum::Json(err(&Value::Null, -32001, "Session not found")),
-                )
+                return (StatusCode::NOT_FOUND, axum::Json(err(&Value::Null, -32001, "Session not found")))
                     .into_response();
             }
             None => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    axum::Json(err(&Value::Null, -32600, "Missing session")),
-                )
+                return (StatusCode::BAD_REQUEST, axum::Json(err(&Value::Null, -32600, "Missing session")))
                     .into_response();
             }
         }
@@ -281,8 +226,7 @@ async fn http_post(
         Some(resp) => {
             let mut r = axum::Json(resp).into_response();
             if let Some(s) = new_session {
-                r.headers_mut()
-                    .insert("mcp-session-id", s.parse().expect("uuid is a valid header"));
+                r.headers_mut().insert("mcp-session-id", s.parse().expect("uuid is a valid header"));
             }
             r
         }

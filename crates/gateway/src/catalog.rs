@@ -36,21 +36,18 @@ pub struct Section {
 
 impl Section {
     pub fn get(&self, exposed: &str) -> Option<&Entry> {
-        self.index
-            .get(names::nfc_cow(exposed).as_ref())
-            .map(|&i| &self.entries[i])
+        self.index.get(names::nfc_cow(exposed).as_ref()).map(|&i| &self.entries[i])
     }
 
-    fn push(
-        &mut self,
-        e: Entry,
-        kind: &str,
-        upstream_names: &[String],
-        conflicts: &mut Vec<String>,
-    ) {
+    fn push(&mut self, e: Entry, kind: &str, upstream_names: &[String], conflicts: &mut Vec<String>) {
         if let Some(&prev) = self.index.get(&e.exposed) {
+            let fix = if kind.starts_with("resource") {
+                "URIs are not prefixed; leave it out of one of them with `resources.exclude`"
+            } else {
+                "set a distinct `prefix` on one of them"
+            };
             conflicts.push(format!(
-                "{kind} {:?} is exposed by both upstream {:?} and upstream {:?}; set a distinct `prefix` on one of them",
+                "{kind} {:?} is exposed by both upstream {:?} and upstream {:?}; {fix}",
                 e.exposed, upstream_names[self.entries[prev].upstream], upstream_names[e.upstream]
             ));
             return;
@@ -87,20 +84,17 @@ impl Catalog {
             }
             for p in &l.prompts {
                 if let Some(e) = named(u, prefix, p, "name") {
-                    c.prompts
-                        .push(e, "prompt", upstream_names, &mut c.conflicts);
+                    c.prompts.push(e, "prompt", upstream_names, &mut c.conflicts);
                 }
             }
             for r in &l.resources {
                 if let Some(e) = by_uri(u, prefix, r, "uri") {
-                    c.resources
-                        .push(e, "resource", upstream_names, &mut c.conflicts);
+                    c.resources.push(e, "resource", upstream_names, &mut c.conflicts);
                 }
             }
             for t in &l.templates {
                 if let Some(e) = by_uri(u, prefix, t, "uriTemplate") {
-                    c.templates
-                        .push(e, "resource template", upstream_names, &mut c.conflicts);
+                    c.templates.push(e, "resource template", upstream_names, &mut c.conflicts);
                 }
             }
         }
@@ -109,12 +103,7 @@ impl Catalog {
 
     /// Routes a resource URI: an exact listed resource, else the first template it matches.
     pub fn resource_route(&self, uri: &str) -> Option<&Entry> {
-        self.resources.get(uri).or_else(|| {
-            self.templates
-                .entries
-                .iter()
-                .find(|t| template_matches(&t.original, uri))
-        })
+        self.resources.get(uri).or_else(|| self.templates.entries.iter().find(|t| template_matches(&t.original, uri)))
     }
 }
 
@@ -123,12 +112,7 @@ fn named(upstream: usize, prefix: Option<&str>, item: &Value, key: &str) -> Opti
     let exposed = names::exposed(prefix, &original);
     let mut item = item.clone();
     item[key] = Value::String(exposed.clone());
-    Some(Entry {
-        exposed,
-        upstream,
-        original,
-        item,
-    })
+    Some(Entry { exposed, upstream, original, item })
 }
 
 /// Resources keep their URI (clients echo it back and content embeds it); only
@@ -139,12 +123,7 @@ fn by_uri(upstream: usize, prefix: Option<&str>, item: &Value, key: &str) -> Opt
     if let (Some(p), Some(n)) = (prefix, item.get("name").and_then(Value::as_str)) {
         item["name"] = Value::String(names::exposed(Some(p), n));
     }
-    Some(Entry {
-        exposed: names::nfc(&uri),
-        upstream,
-        original: uri,
-        item,
-    })
+    Some(Entry { exposed: names::nfc(&uri), upstream, original: uri, item })
 }
 
 /// RFC 6570 level-1 matching: each `{var}` matches one non-empty run without `/`.
@@ -185,10 +164,7 @@ mod tests {
 
     fn lists(tools: &[&str]) -> Option<Arc<UpstreamLists>> {
         Some(Arc::new(UpstreamLists {
-            tools: tools
-                .iter()
-                .map(|t| json!({"name": t, "inputSchema": {"type": "object"}}))
-                .collect(),
+            tools: tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect(),
             resources: vec![json!({"uri": format!("x://{}", tools[0]), "name": "r"})],
             templates: vec![json!({"uriTemplate": "t://{id}/data", "name": "t"})],
             prompts: vec![],
@@ -198,34 +174,25 @@ mod tests {
     #[test]
     fn prefixes_and_lookup() {
         let names = vec!["a".to_string(), "b".to_string()];
-        let c = Catalog::build(
-            &names,
-            &[Some("a".into()), Some("b".into())],
-            &[lists(&["echo"]), lists(&["echo", "rm"])],
-        );
+        let c =
+            Catalog::build(&names, &[Some("a".into()), Some("b".into())], &[lists(&["echo"]), lists(&["echo", "rm"])]);
         assert_eq!(c.tools.entries.len(), 3);
         let e = c.tools.get("b__rm").unwrap();
         assert_eq!((e.upstream, e.original.as_str()), (1, "rm"));
         assert_eq!(e.item["name"], "b__rm");
         assert!(c.tools.get("rm").is_none());
         assert!(c.tools.get("B__rm").is_none());
-        // Templates are identical in both upstreams: a conflict is reported.
-        assert_eq!(c.conflicts.len(), 1, "{:?}", c.conflicts);
+        // The resource x://echo and the template are in both upstreams: both are reported.
+        assert_eq!(c.conflicts.len(), 2, "{:?}", c.conflicts);
         assert_eq!(c.resources.get("x://echo").unwrap().item["name"], "a__r");
     }
 
     #[test]
     fn collision_without_prefix_names_both() {
         let names = vec!["one".to_string(), "two".to_string()];
-        let c = Catalog::build(
-            &names,
-            &[None, None],
-            &[lists(&["echo"]), lists(&["echo2", "echo"])],
-        );
+        let c = Catalog::build(&names, &[None, None], &[lists(&["echo"]), lists(&["echo2", "echo"])]);
         assert!(
-            c.conflicts
-                .iter()
-                .any(|m| m.contains("\"echo\"") && m.contains("\"one\"") && m.contains("\"two\"")),
+            c.conflicts.iter().any(|m| m.contains("\"echo\"") && m.contains("\"one\"") && m.contains("\"two\"")),
             "{:?}",
             c.conflicts
         );
@@ -234,18 +201,9 @@ mod tests {
 
     #[test]
     fn templates() {
-        assert!(template_matches(
-            "test://template/{id}/data",
-            "test://template/42/data"
-        ));
-        assert!(!template_matches(
-            "test://template/{id}/data",
-            "test://template//data"
-        ));
-        assert!(!template_matches(
-            "test://template/{id}/data",
-            "test://template/4/2/data"
-        ));
+        assert!(template_matches("test://template/{id}/data", "test://template/42/data"));
+        assert!(!template_matches("test://template/{id}/data", "test://template//data"));
+        assert!(!template_matches("test://template/{id}/data", "test://template/4/2/data"));
         assert!(template_matches("demo://notes/{id}", "demo://notes/7"));
         assert!(!template_matches("demo://notes/{id}", "demo://notes/7/x"));
         assert!(!template_matches("demo://notes/{id}", "other://notes/7"));

@@ -22,21 +22,9 @@ pub enum Reply {
     Stream(Value, mpsc::Receiver<Value>),
 }
 
-pub fn initialize(
-    gw: &Gateway,
-    identity: Identity,
-    id: &Value,
-    params: &Value,
-) -> (Arc<Session>, Value) {
-    let asked = params
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let version = if warden_mcp::SUPPORTED_VERSIONS.contains(&asked) {
-        asked
-    } else {
-        warden_mcp::LATEST_VERSION
-    };
+pub fn initialize(gw: &Gateway, identity: Identity, id: &Value, params: &Value) -> (Arc<Session>, Value) {
+    let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+    let version = if warden_mcp::SUPPORTED_VERSIONS.contains(&asked) { asked } else { warden_mcp::LATEST_VERSION };
     let caps = params.get("capabilities").cloned().unwrap_or(json!({}));
     let session = gw.sessions.create(identity, version.to_string(), caps);
     let instructions: Vec<String> = gw
@@ -45,11 +33,7 @@ pub fn initialize(
         .filter_map(|u| {
             let c = u.connection()?;
             let text = c.init_result().get("instructions")?.as_str()?.to_string();
-            Some(if gw.upstreams.len() == 1 {
-                text
-            } else {
-                format!("[{}] {text}", u.name())
-            })
+            Some(if gw.upstreams.len() == 1 { text } else { format!("[{}] {text}", u.name()) })
         })
         .collect();
     let mut result = json!({
@@ -87,47 +71,15 @@ pub async fn request(
     let json = |v: Value| Reply::Json(v);
     match method {
         "ping" => json(jsonrpc::result(&id, json!({}))),
-        "initialize" => json(jsonrpc::error(
-            &id,
-            jsonrpc::INVALID_REQUEST,
-            "Invalid Request: session is already initialized",
-        )),
-        "tools/list" => json(list(
-            gw,
-            &id,
-            &params,
-            &cat.tools,
-            ItemKind::Tool,
-            access,
-            "tools",
-        )),
-        "prompts/list" => json(list(
-            gw,
-            &id,
-            &params,
-            &cat.prompts,
-            ItemKind::Prompt,
-            access,
-            "prompts",
-        )),
-        "resources/list" => json(list(
-            gw,
-            &id,
-            &params,
-            &cat.resources,
-            ItemKind::Resource,
-            access,
-            "resources",
-        )),
-        "resources/templates/list" => json(list(
-            gw,
-            &id,
-            &params,
-            &cat.templates,
-            ItemKind::Resource,
-            access,
-            "resourceTemplates",
-        )),
+        "initialize" => {
+            json(jsonrpc::error(&id, jsonrpc::INVALID_REQUEST, "Invalid Request: session is already initialized"))
+        }
+        "tools/list" => json(list(gw, &id, &params, &cat.tools, ItemKind::Tool, access, "tools")),
+        "prompts/list" => json(list(gw, &id, &params, &cat.prompts, ItemKind::Prompt, access, "prompts")),
+        "resources/list" => json(list(gw, &id, &params, &cat.resources, ItemKind::Resource, access, "resources")),
+        "resources/templates/list" => {
+            json(list(gw, &id, &params, &cat.templates, ItemKind::Resource, access, "resourceTemplates"))
+        }
         "tools/call" | "prompts/get" => {
             let (section, kind, what) = if method == "tools/call" {
                 (&cat.tools, ItemKind::Tool, "tool")
@@ -142,20 +94,9 @@ pub async fn request(
                 ));
             };
             // A hidden item and a missing one produce the same answer, byte for byte.
-            let Some(entry) = section
-                .get(name)
-                .filter(|e| access.permits(kind, &e.exposed))
-            else {
-                let label = if what == "tool" {
-                    "Unknown tool"
-                } else {
-                    "Unknown prompt"
-                };
-                return json(jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_PARAMS,
-                    format!("{label}: {name}"),
-                ));
+            let Some(entry) = section.get(name).filter(|e| access.permits(kind, &e.exposed)) else {
+                let label = if what == "tool" { "Unknown tool" } else { "Unknown prompt" };
+                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("{label}: {name}")));
             };
             let mut params = params;
             params["name"] = Value::String(entry.original.clone());
@@ -163,18 +104,10 @@ pub async fn request(
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
-                return json(jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_PARAMS,
-                    "Invalid params: missing uri",
-                ));
+                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: missing uri"));
             };
             let Some(upstream) = resource_upstream(&cat, access, &uri) else {
-                return json(jsonrpc::error(
-                    &id,
-                    jsonrpc::RESOURCE_NOT_FOUND,
-                    format!("Resource not found: {uri}"),
-                ));
+                return json(jsonrpc::error(&id, jsonrpc::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")));
             };
             match method {
                 "resources/subscribe" => {
@@ -194,22 +127,12 @@ pub async fn request(
             forward(gw, s, upstream, method, params, id, sse).await
         }
         "completion/complete" => {
-            let kind = params
-                .pointer("/ref/type")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let kind = params.pointer("/ref/type").and_then(Value::as_str).unwrap_or("");
             let mut params = params.clone();
             let upstream = match kind {
                 "ref/prompt" => {
-                    let name = params
-                        .pointer("/ref/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    match cat
-                        .prompts
-                        .get(name)
-                        .filter(|e| access.permits(ItemKind::Prompt, &e.exposed))
-                    {
+                    let name = params.pointer("/ref/name").and_then(Value::as_str).unwrap_or("");
+                    match cat.prompts.get(name).filter(|e| access.permits(ItemKind::Prompt, &e.exposed)) {
                         Some(e) => {
                             params["ref"]["name"] = Value::String(e.original.clone());
                             Some(e.upstream)
@@ -218,10 +141,7 @@ pub async fn request(
                     }
                 }
                 "ref/resource" => {
-                    let uri = params
-                        .pointer("/ref/uri")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
+                    let uri = params.pointer("/ref/uri").and_then(Value::as_str).unwrap_or("");
                     cat.templates
                         .get(uri)
                         .filter(|e| access.permits(ItemKind::Resource, &e.exposed))
@@ -232,42 +152,24 @@ pub async fn request(
             };
             match upstream {
                 Some(u) => forward(gw, s, u, method, params, id, sse).await,
-                None => json(jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_PARAMS,
-                    "Invalid params: unknown completion reference",
-                )),
+                None => {
+                    json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown completion reference"))
+                }
             }
         }
         "logging/setLevel" => {
-            let Some(rank) = params
-                .get("level")
-                .and_then(Value::as_str)
-                .and_then(log_level_rank)
-            else {
-                return json(jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_PARAMS,
-                    "Invalid params: unknown log level",
-                ));
+            let Some(rank) = params.get("level").and_then(Value::as_str).and_then(log_level_rank) else {
+                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown log level"));
             };
             *s.log_level.lock().unwrap() = Some(rank);
             push_log_level(gw);
             json(jsonrpc::result(&id, json!({})))
         }
-        _ => json(jsonrpc::error(
-            &id,
-            jsonrpc::METHOD_NOT_FOUND,
-            format!("Method not found: {method}"),
-        )),
+        _ => json(jsonrpc::error(&id, jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}"))),
     }
 }
 
-fn resource_upstream(
-    cat: &Catalog,
-    access: &warden_core::access::AccessRules,
-    uri: &str,
-) -> Option<usize> {
+fn resource_upstream(cat: &Catalog, access: &warden_core::access::AccessRules, uri: &str) -> Option<usize> {
     if !access.permits(ItemKind::Resource, uri) {
         return None;
     }
@@ -288,30 +190,17 @@ fn list(
         Some(Value::String(c)) => match c.strip_prefix("o").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => n,
             None => {
-                return jsonrpc::error(
-                    id,
-                    jsonrpc::INVALID_PARAMS,
-                    "Invalid params: invalid cursor",
-                );
+                return jsonrpc::error(id, jsonrpc::INVALID_PARAMS, "Invalid params: invalid cursor");
             }
         },
         Some(_) => {
-            return jsonrpc::error(
-                id,
-                jsonrpc::INVALID_PARAMS,
-                "Invalid params: invalid cursor",
-            );
+            return jsonrpc::error(id, jsonrpc::INVALID_PARAMS, "Invalid params: invalid cursor");
         }
     };
     let page = gw.limits.page_size;
     let mut items = Vec::new();
     let mut more = false;
-    for e in section
-        .entries
-        .iter()
-        .filter(|e| access.permits(kind, &e.exposed))
-        .skip(offset)
-    {
+    for e in section.entries.iter().filter(|e| access.permits(kind, &e.exposed)).skip(offset) {
         if items.len() == page {
             more = true;
             break;
@@ -413,11 +302,7 @@ async fn forward(
             });
             Reply::Stream(first, rx)
         }
-        None => Reply::Json(jsonrpc::error(
-            &Value::Null,
-            jsonrpc::INTERNAL_ERROR,
-            "call ended without a response",
-        )),
+        None => Reply::Json(jsonrpc::error(&Value::Null, jsonrpc::INTERNAL_ERROR, "call ended without a response")),
     }
 }
 
@@ -428,9 +313,7 @@ fn relay_event(s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
     }
     match ev {
         CallEvent::Notification(m) => {
-            if m.get("method").and_then(Value::as_str) == Some("notifications/message")
-                && !log_visible(s, &m)
-            {
+            if m.get("method").and_then(Value::as_str) == Some("notifications/message") && !log_visible(s, &m) {
                 return None;
             }
             Some(m)
@@ -456,11 +339,7 @@ fn relay_event(s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
 }
 
 fn log_visible(s: &Session, m: &Value) -> bool {
-    let level = m
-        .pointer("/params/level")
-        .and_then(Value::as_str)
-        .and_then(log_level_rank)
-        .unwrap_or(0);
+    let level = m.pointer("/params/level").and_then(Value::as_str).and_then(log_level_rank).unwrap_or(0);
     s.log_level.lock().unwrap().is_none_or(|min| level >= min)
 }
 
@@ -473,16 +352,8 @@ pub fn relay_log(gw: &Gateway, upstream: usize, msg: &Value) {
             continue;
         }
         let a = &s.identity.agent.access;
-        let sees = cat
-            .tools
-            .entries
-            .iter()
-            .any(|e| e.upstream == upstream && a.permits(ItemKind::Tool, &e.exposed))
-            || cat
-                .prompts
-                .entries
-                .iter()
-                .any(|e| e.upstream == upstream && a.permits(ItemKind::Prompt, &e.exposed))
+        let sees = cat.tools.entries.iter().any(|e| e.upstream == upstream && a.permits(ItemKind::Tool, &e.exposed))
+            || cat.prompts.entries.iter().any(|e| e.upstream == upstream && a.permits(ItemKind::Prompt, &e.exposed))
             || cat
                 .resources
                 .entries
@@ -496,13 +367,7 @@ pub fn relay_log(gw: &Gateway, upstream: usize, msg: &Value) {
 
 /// The shared upstream sessions log at the most verbose level any client asked for.
 fn push_log_level(gw: &Arc<Gateway>) {
-    let Some(min) = gw
-        .sessions
-        .all()
-        .iter()
-        .filter_map(|s| *s.log_level.lock().unwrap())
-        .min()
-    else {
+    let Some(min) = gw.sessions.all().iter().filter_map(|s| *s.log_level.lock().unwrap()).min() else {
         return;
     };
     let level = crate::session::LOG_LEVELS[min as usize];
@@ -513,10 +378,7 @@ fn push_log_level(gw: &Arc<Gateway>) {
         }
         let u = u.clone();
         tokio::spawn(async move {
-            if let Err(e) = u
-                .request("logging/setLevel", Some(json!({"level": level})), None)
-                .await
-            {
+            if let Err(e) = u.request("logging/setLevel", Some(json!({"level": level})), None).await {
                 tracing::debug!(upstream = %u.name(), error = %e, "logging/setLevel not applied");
             }
         });
@@ -525,10 +387,7 @@ fn push_log_level(gw: &Arc<Gateway>) {
 
 pub fn notification(s: &Session, method: &str, msg: &Map<String, Value>) {
     if method == "notifications/cancelled" {
-        let key = msg
-            .get("params")
-            .and_then(|p| p.get("requestId"))
-            .and_then(IdKey::of);
+        let key = msg.get("params").and_then(|p| p.get("requestId")).and_then(IdKey::of);
         if let Some(k) = key
             && let Some(tx) = s.inflight.lock().unwrap().remove(&k)
         {
@@ -563,9 +422,7 @@ pub async fn end_session(gw: &Arc<Gateway>, s: &Session) {
         if gw.subscribe_count(&uri, -1)
             && let Some(e) = cat.resource_route(&uri)
         {
-            let _ = gw.upstreams[e.upstream]
-                .request("resources/unsubscribe", Some(json!({"uri": uri})), None)
-                .await;
+            let _ = gw.upstreams[e.upstream].request("resources/unsubscribe", Some(json!({"uri": uri})), None).await;
         }
     }
 }

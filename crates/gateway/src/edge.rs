@@ -45,10 +45,7 @@ impl HostPolicy {
         let any_host = hosts.iter().any(|h| h == "*");
         HostPolicy {
             hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-            origins: origins
-                .into_iter()
-                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
-                .collect(),
+            origins: origins.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
             any_host,
         }
     }
@@ -59,9 +56,7 @@ impl HostPolicy {
 
     /// `Host` is required (HTTP/1.1) and must name an allowed host, any port.
     pub fn check_host(&self, value: Option<&str>) -> bool {
-        value
-            .and_then(host_part)
-            .is_some_and(|h| self.host_allowed(h))
+        value.and_then(host_part).is_some_and(|h| self.host_allowed(h))
     }
 
     /// `Origin`, when sent (browsers always send it cross-site), must be an
@@ -69,13 +64,10 @@ impl HostPolicy {
     pub fn check_origin(&self, value: Option<&str>) -> bool {
         let Some(origin) = value else { return true };
         let o = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self.origins.iter().any(|x| *x == o) {
+        if self.origins.contains(&o) {
             return true;
         }
-        let Some(rest) = o
-            .strip_prefix("http://")
-            .or_else(|| o.strip_prefix("https://"))
-        else {
+        let Some(rest) = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")) else {
             return false;
         };
         host_part(rest).is_some_and(|h| self.host_allowed(h))
@@ -91,9 +83,7 @@ fn host_part(v: &str) -> Option<&str> {
     if v.starts_with('[') {
         let end = v.find(']')?;
         let rest = &v[end + 1..];
-        if !(rest.is_empty()
-            || rest.starts_with(':') && rest[1..].bytes().all(|b| b.is_ascii_digit()))
-        {
+        if !(rest.is_empty() || rest.starts_with(':') && rest[1..].bytes().all(|b| b.is_ascii_digit())) {
             return None;
         }
         return Some(&v[..=end]);
@@ -107,8 +97,7 @@ fn host_part(v: &str) -> Option<&str> {
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -116,10 +105,7 @@ fn rpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Respon
     json_response(status, jsonrpc::error(id, code, message))
 }
 
-fn header_str<'a>(
-    h: &'a HeaderMap,
-    name: impl axum::http::header::AsHeaderName,
-) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -142,27 +128,16 @@ fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
             "Forbidden: Origin is not allowed",
         ));
     }
-    gw.identities
-        .authenticate(header_str(h, header::AUTHORIZATION))
-        .map_err(|e| {
-            let (challenge, msg) = match e {
-                AuthError::MissingToken => ("Bearer realm=\"warden\"", "missing bearer token"),
-                AuthError::InvalidToken => (
-                    "Bearer realm=\"warden\", error=\"invalid_token\"",
-                    "invalid bearer token",
-                ),
-            };
-            tracing::info!(reason = msg, "request refused: unauthenticated");
-            let mut r = json_response(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "unauthorized", "error_description": msg}),
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
-            r
-        })
+    gw.identities.authenticate(header_str(h, header::AUTHORIZATION)).map_err(|e| {
+        let (challenge, msg) = match e {
+            AuthError::MissingToken => ("Bearer realm=\"warden\"", "missing bearer token"),
+            AuthError::InvalidToken => ("Bearer realm=\"warden\", error=\"invalid_token\"", "invalid bearer token"),
+        };
+        tracing::info!(reason = msg, "request refused: unauthenticated");
+        let mut r = json_response(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized", "error_description": msg}));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        r
+    })
 }
 
 /// The session named by `Mcp-Session-Id`, if it exists and belongs to `who`.
@@ -177,14 +152,10 @@ fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session
         ));
     };
     // Unknown and foreign sessions get the same answer: the id reveals nothing.
-    let s = gw.sessions.get(sid, who).ok_or_else(|| {
-        rpc_error(
-            StatusCode::NOT_FOUND,
-            &Value::Null,
-            jsonrpc::INVALID_REQUEST,
-            "Session not found",
-        )
-    })?;
+    let s = gw
+        .sessions
+        .get(sid, who)
+        .ok_or_else(|| rpc_error(StatusCode::NOT_FOUND, &Value::Null, jsonrpc::INVALID_REQUEST, "Session not found"))?;
     if let Some(v) = header_str(h, VERSION_HEADER)
         && !warden_mcp::KNOWN_VERSIONS.contains(&v)
     {
@@ -209,15 +180,10 @@ async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<Bytes, Res
             &format!("Payload Too Large: the limit is {limit} bytes"),
         )
     };
-    if header_str(h, header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limit as u64)
-    {
+    if header_str(h, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_big())
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_big())
 }
 
 async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
@@ -242,9 +208,7 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
             "Unsupported Media Type: use Content-Type: application/json",
         );
     }
-    let accept = header_str(&h, header::ACCEPT)
-        .unwrap_or("*/*")
-        .to_ascii_lowercase();
+    let accept = header_str(&h, header::ACCEPT).unwrap_or("*/*").to_ascii_lowercase();
     let sse = accept.contains("text/event-stream") || accept.contains("*/*");
     if !(accept.contains("application/json") || sse) {
         return rpc_error(
@@ -269,10 +233,7 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         let (session, resp) = dispatch::initialize(&gw, who, id, &params);
         tracing::info!(agent = %session.identity.name(), session = %session.id, version = %session.protocol_version, "session started");
         let mut r = json_response(StatusCode::OK, resp);
-        r.headers_mut().insert(
-            SESSION_HEADER,
-            HeaderValue::from_str(&session.id).expect("hex id"),
-        );
+        r.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex id"));
         return r;
     }
     let s = match session_of(&gw, &h, &who) {
@@ -280,15 +241,11 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         Err(r) => return r,
     };
     match msg {
-        Message::Request { id, method, msg } => {
-            match dispatch::request(&gw, &s, id, &method, &msg, sse).await {
-                Reply::Json(v) if sse && !gw.limits.json_responses => {
-                    sse_response(Some(v), mpsc::channel(1).1)
-                }
-                Reply::Json(v) => json_response(StatusCode::OK, v),
-                Reply::Stream(first, rx) => sse_response(Some(first), rx),
-            }
-        }
+        Message::Request { id, method, msg } => match dispatch::request(&gw, &s, id, &method, &msg, sse).await {
+            Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), mpsc::channel(1).1),
+            Reply::Json(v) => json_response(StatusCode::OK, v),
+            Reply::Stream(first, rx) => sse_response(Some(first), rx),
+        },
         Message::Notification { method, msg } => {
             dispatch::notification(&s, &method, &msg);
             StatusCode::ACCEPTED.into_response()
@@ -301,16 +258,12 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
 }
 
 fn sse_response(first: Option<Value>, rx: mpsc::Receiver<Value>) -> Response {
-    let head =
-        futures::stream::iter(first.map(|m| {
-            Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string())))
-        }));
+    let head = futures::stream::iter(
+        first.map(|m| Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string())))),
+    );
     let rest = futures::stream::unfold(rx, |mut rx| async move {
         let m = rx.recv().await?;
-        Some((
-            Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string()))),
-            rx,
-        ))
+        Some((Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string()))), rx))
     });
     let body = Body::from_stream(futures::StreamExt::chain(head, rest));
     Response::builder()
@@ -330,11 +283,7 @@ async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !header_str(&h, header::ACCEPT)
-        .unwrap_or("")
-        .to_ascii_lowercase()
-        .contains("text/event-stream")
-    {
+    if !header_str(&h, header::ACCEPT).unwrap_or("").to_ascii_lowercase().contains("text/event-stream") {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
             &Value::Null,
@@ -412,14 +361,7 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         "sessions": gw.sessions.len(),
         "conflicts": cat.conflicts,
     });
-    json_response(
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        body,
-    )
+    json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
 }
 
 #[cfg(test)]

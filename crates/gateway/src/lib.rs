@@ -22,9 +22,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use warden_config::{Config, Transport};
 use warden_core::identity::{Agent, IdentityIndex};
-use warden_mcp::{
-    Connection, ServerRequest, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec,
-};
+use warden_mcp::{Connection, ServerRequest, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec};
 
 use crate::catalog::{Catalog, UpstreamLists};
 use crate::session::Sessions;
@@ -34,7 +32,8 @@ pub struct Gateway {
     pub upstreams: Vec<Arc<Upstream>>,
     pub upstream_names: Vec<String>,
     pub prefixes: Vec<Option<String>>,
-    include: Vec<warden_config::IncludeExclude>,
+    /// Per upstream: tools, resources, prompts include/exclude.
+    include: Vec<[warden_config::IncludeExclude; 3]>,
     lists: Mutex<Vec<Option<Arc<UpstreamLists>>>>,
     pub catalog: ArcSwap<Catalog>,
     pub sessions: Sessions,
@@ -57,39 +56,25 @@ pub struct Limits {
 impl Gateway {
     /// Builds the gateway from a validated config. Upstreams are not started yet.
     pub fn new(config: &Config) -> anyhow::Result<Arc<Gateway>> {
-        let agents = config.agents.iter().map(|a| {
-            (
-                a.token_sha256.0,
-                Arc::new(Agent {
-                    name: a.name.0.clone(),
-                    access: a.access_rules(),
-                }),
-            )
-        });
+        let agents = config
+            .agents
+            .iter()
+            .map(|a| (a.token_sha256.0, Arc::new(Agent { name: a.name.0.clone(), access: a.access_rules() })));
         let identities = IdentityIndex::new(agents).map_err(anyhow::Error::msg)?;
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()?;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?;
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             let transport = match u.transport {
                 Transport::Stdio => TransportSpec::Stdio {
                     command: u.command.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
                     args: u.args.iter().map(|a| a.0.clone()).collect(),
-                    env: u
-                        .env
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.0.clone()))
-                        .collect(),
+                    env: u.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
                     cwd: u.cwd.as_ref().map(|c| c.0.clone()),
                 },
                 Transport::StreamableHttp => TransportSpec::Http {
                     url: u.url.as_ref().expect("validated").0.clone(),
-                    headers: warden_mcp::http::header_map(
-                        u.headers.iter().map(|(k, v)| (k.as_str(), v.0.as_str())),
-                    )
-                    .map_err(anyhow::Error::msg)?,
+                    headers: warden_mcp::http::header_map(u.headers.iter().map(|(k, v)| (k.as_str(), v.0.as_str())))
+                        .map_err(anyhow::Error::msg)?,
                 },
             };
             let spec = UpstreamSpec {
@@ -106,7 +91,11 @@ impl Gateway {
             identities,
             upstream_names: config.upstreams.iter().map(|u| u.name.0.clone()).collect(),
             prefixes: (0..n).map(|i| config.prefix_of(i)).collect(),
-            include: config.upstreams.iter().map(|u| u.tools.clone()).collect(),
+            include: config
+                .upstreams
+                .iter()
+                .map(|u| [u.tools.clone(), u.resources.clone(), u.prompts.clone()])
+                .collect(),
             upstreams,
             lists: Mutex::new(vec![None; n]),
             catalog: ArcSwap::from_pointee(Catalog::default()),
@@ -134,28 +123,17 @@ impl Gateway {
         for u in &self.upstreams {
             u.start(events.clone());
         }
-        let deadline = self
-            .upstreams
-            .iter()
-            .map(|u| u.spec.connect_timeout)
-            .max()
-            .unwrap_or_default()
+        let deadline = self.upstreams.iter().map(|u| u.spec.connect_timeout).max().unwrap_or_default()
             + Duration::from_millis(500);
         let start = tokio::time::Instant::now();
         loop {
-            let settled = self
-                .upstreams
-                .iter()
-                .enumerate()
-                .all(|(i, u)| match u.health().state {
-                    warden_mcp::upstream::HealthState::Healthy => {
-                        self.lists.lock().unwrap()[i].is_some()
-                    }
-                    warden_mcp::upstream::HealthState::Unhealthy => true,
-                    warden_mcp::upstream::HealthState::Connecting => {
-                        u.health().connects > 0 || u.health().last_error.is_some()
-                    }
-                });
+            let settled = self.upstreams.iter().enumerate().all(|(i, u)| match u.health().state {
+                warden_mcp::upstream::HealthState::Healthy => self.lists.lock().unwrap()[i].is_some(),
+                warden_mcp::upstream::HealthState::Unhealthy => true,
+                warden_mcp::upstream::HealthState::Connecting => {
+                    u.health().connects > 0 || u.health().last_error.is_some()
+                }
+            });
             if settled || start.elapsed() > deadline {
                 break;
             }
@@ -193,20 +171,10 @@ impl Gateway {
             let mut cursor: Option<Value> = None;
             for _ in 0..1000 {
                 let params = cursor.as_ref().map(|c| json!({"cursor": c}));
-                let resp = up
-                    .request(method, params, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let result = resp
-                    .get("result")
-                    .ok_or_else(|| format!("{method}: {}", resp.get("error").unwrap_or(&resp)))?;
-                out.extend(
-                    result
-                        .get(key)
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                );
+                let resp = up.request(method, params, None).await.map_err(|e| e.to_string())?;
+                let result =
+                    resp.get("result").ok_or_else(|| format!("{method}: {}", resp.get("error").unwrap_or(&resp)))?;
+                out.extend(result.get(key).and_then(Value::as_array).cloned().unwrap_or_default());
                 cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
                 if cursor.is_none() {
                     break;
@@ -214,35 +182,31 @@ impl Gateway {
             }
             Ok::<_, String>(out)
         };
+        let [tools, resources, prompts] = &self.include[i];
         let mut errors = Vec::new();
-        if caps.get("tools").is_some() {
-            match fetch("tools/list", "tools").await {
-                Ok(t) => {
-                    lists.tools = t
+        let wanted = [
+            ("tools", "tools/list", "tools", "name", tools),
+            ("resources", "resources/list", "resources", "uri", resources),
+            ("resources", "resources/templates/list", "resourceTemplates", "uriTemplate", resources),
+            ("prompts", "prompts/list", "prompts", "name", prompts),
+        ];
+        for (cap, method, key, name_key, rule) in wanted {
+            if caps.get(cap).is_none() {
+                continue;
+            }
+            match fetch(method, key).await {
+                Ok(items) => {
+                    let kept = items
                         .into_iter()
-                        .filter(|t| {
-                            t.get("name")
-                                .and_then(Value::as_str)
-                                .is_some_and(|n| self.include[i].permits(n))
-                        })
-                        .collect()
+                        .filter(|t| t.get(name_key).and_then(Value::as_str).is_some_and(|n| rule.permits(n)))
+                        .collect();
+                    match key {
+                        "tools" => lists.tools = kept,
+                        "resources" => lists.resources = kept,
+                        "resourceTemplates" => lists.templates = kept,
+                        _ => lists.prompts = kept,
+                    }
                 }
-                Err(e) => errors.push(e),
-            }
-        }
-        if caps.get("resources").is_some() {
-            match fetch("resources/list", "resources").await {
-                Ok(r) => lists.resources = r,
-                Err(e) => errors.push(e),
-            }
-            match fetch("resources/templates/list", "resourceTemplates").await {
-                Ok(r) => lists.templates = r,
-                Err(e) => errors.push(e),
-            }
-        }
-        if caps.get("prompts").is_some() {
-            match fetch("prompts/list", "prompts").await {
-                Ok(p) => lists.prompts = p,
                 Err(e) => errors.push(e),
             }
         }
@@ -317,11 +281,7 @@ impl UpstreamEvents for Events {
         let Some(i) = gw.index_of(upstream) else {
             return;
         };
-        let method = msg
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let method = msg.get("method").and_then(Value::as_str).unwrap_or("").to_string();
         match method.as_str() {
             "notifications/tools/list_changed"
             | "notifications/resources/list_changed"
@@ -335,10 +295,7 @@ impl UpstreamEvents for Events {
                 });
             }
             "notifications/resources/updated" => {
-                let uri = msg
-                    .pointer("/params/uri")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let uri = msg.pointer("/params/uri").and_then(Value::as_str).unwrap_or("");
                 for s in gw.sessions.all() {
                     if s.subscriptions.lock().unwrap().contains(uri) {
                         s.push(msg.clone());
@@ -355,10 +312,8 @@ impl UpstreamEvents for Events {
     fn request(&self, upstream: &Arc<Upstream>, req: ServerRequest) {
         // Outside a call there is no client to attribute the request to.
         tracing::info!(upstream = %upstream.name(), method = %req.method(), "upstream request outside a call refused");
-        tokio::spawn(
-            req.respond(Err(json!({"code": warden_core::jsonrpc::METHOD_NOT_FOUND,
-            "message": "Warden relays client requests only within a call"}))),
-        );
+        tokio::spawn(req.respond(Err(json!({"code": warden_core::jsonrpc::METHOD_NOT_FOUND,
+            "message": "Warden relays client requests only within a call"}))));
     }
 }
 
@@ -397,7 +352,7 @@ pub async fn serve(
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         r = &mut server => { r??; }
-        _ = stop_rx.wait_for(|s| *s) => {
+        _ = async { let _ = stop_rx.wait_for(|s| *s).await; } => {
             match tokio::time::timeout(drain, server).await {
                 Ok(r) => r??,
                 Err(_) => tracing::warn!(deadline_s = drain.as_secs(), "drain deadline reached; closing remaining calls"),

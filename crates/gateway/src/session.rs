@@ -53,25 +53,12 @@ impl Session {
     }
 
     fn busy(&self) -> bool {
-        self.stream
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_some_and(|s| !s.is_closed())
+        self.stream.lock().unwrap().as_ref().is_some_and(|s| !s.is_closed())
             || !self.inflight.lock().unwrap().is_empty()
     }
 }
 
-pub const LOG_LEVELS: &[&str] = &[
-    "debug",
-    "info",
-    "notice",
-    "warning",
-    "error",
-    "critical",
-    "alert",
-    "emergency",
-];
+pub const LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 pub fn log_level_rank(level: &str) -> Option<u8> {
     LOG_LEVELS.iter().position(|l| *l == level).map(|i| i as u8)
@@ -83,12 +70,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn create(
-        &self,
-        identity: Identity,
-        protocol_version: String,
-        client_capabilities: Value,
-    ) -> Arc<Session> {
+    pub fn create(&self, identity: Identity, protocol_version: String, client_capabilities: Value) -> Arc<Session> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let s = Arc::new(Session {
             id: id.clone(),
@@ -132,11 +114,8 @@ impl Sessions {
     /// Drops sessions idle longer than `ttl` with nothing open; returns them.
     pub fn reap(&self, ttl: Duration) -> Vec<Arc<Session>> {
         let mut map = self.map.write().unwrap();
-        let dead: Vec<String> = map
-            .iter()
-            .filter(|(_, s)| !s.busy() && s.idle_for() > ttl)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let dead: Vec<String> =
+            map.iter().filter(|(_, s)| !s.busy() && s.idle_for() > ttl).map(|(k, _)| k.clone()).collect();
         dead.iter().filter_map(|k| map.remove(k)).collect()
     }
 

@@ -57,10 +57,7 @@ pub struct ServerRequest {
 
 impl ServerRequest {
     pub fn method(&self) -> &str {
-        self.message
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        self.message.get("method").and_then(Value::as_str).unwrap_or("")
     }
 
     /// Sends `outcome` (a JSON-RPC `result` value, or an `error` object) back upstream.
@@ -124,9 +121,7 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.name)
-            .finish()
+        f.debug_struct("Connection").field("name", &self.name).finish()
     }
 }
 
@@ -179,12 +174,7 @@ impl Connection {
     }
 
     pub fn capabilities(&self) -> Value {
-        self.init
-            .lock()
-            .unwrap()
-            .get("capabilities")
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.init.lock().unwrap().get("capabilities").cloned().unwrap_or(Value::Null)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -206,28 +196,20 @@ impl Connection {
     }
 
     /// Performs the MCP `initialize` handshake.
-    pub(crate) async fn initialize(
-        self: &Arc<Self>,
-        timeout: Duration,
-    ) -> Result<(), UpstreamError> {
+    pub(crate) async fn initialize(self: &Arc<Self>, timeout: Duration) -> Result<(), UpstreamError> {
         let params = json!({
             "protocolVersion": crate::LATEST_VERSION,
             "capabilities": {"sampling": {}, "elicitation": {"form": {}, "url": {}}},
             "clientInfo": {"name": "warden", "version": env!("CARGO_PKG_VERSION")},
         });
-        let resp = self
-            .request("initialize", Some(params), None, timeout)
-            .await?;
+        let resp = self.request("initialize", Some(params), None, timeout).await?;
         let result = resp.get("result").cloned().ok_or_else(|| {
             UpstreamError::Protocol(
                 self.name.clone(),
                 format!("initialize failed: {}", resp.get("error").unwrap_or(&resp)),
             )
         })?;
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let version = result.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
         if !crate::KNOWN_VERSIONS.contains(&version) {
             return Err(UpstreamError::Protocol(
                 self.name.clone(),
@@ -238,8 +220,7 @@ impl Connection {
             h.set_protocol_version(version);
         }
         *self.init.lock().unwrap() = result;
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await
     }
 
     /// Sends a request and waits for its response message (which carries either
@@ -253,10 +234,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Value, UpstreamError> {
         if self.is_closed() {
-            return Err(UpstreamError::Unavailable(
-                self.name.clone(),
-                "connection closed".into(),
-            ));
+            return Err(UpstreamError::Unavailable(self.name.clone(), "connection closed".into()));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
@@ -265,32 +243,20 @@ impl Connection {
             if let Some(orig) = p.get("_meta").and_then(|m| m.get("progressToken")).cloned() {
                 let ours = format!("w{id}");
                 p["_meta"]["progressToken"] = Value::String(ours.clone());
-                self.progress
-                    .lock()
-                    .unwrap()
-                    .insert(ours.clone(), (id, orig));
+                self.progress.lock().unwrap().insert(ours.clone(), (id, orig));
                 token = Some(ours);
             }
             msg["params"] = p;
         }
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap()
-            .insert(id, Pending { done: tx, events });
-        let mut guard = CallGuard {
-            conn: self,
-            id,
-            token,
-            finished: false,
-        };
+        self.pending.lock().unwrap().insert(id, Pending { done: tx, events });
+        let mut guard = CallGuard { conn: self, id, token, finished: false };
         let exchange = async {
             match &self.wire {
                 Wire::Stdio(s) => s.write(&msg).await.map_err(|e| self.unavailable(e))?,
                 Wire::Http(h) => h.exchange(self, id, &msg).await?,
             }
-            rx.await
-                .map_err(|_| self.unavailable("connection closed during the call".into()))
+            rx.await.map_err(|_| self.unavailable("connection closed during the call".into()))
         };
         let out = match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
@@ -319,8 +285,7 @@ impl Connection {
     /// Routes one message from the upstream. `origin` is the call whose HTTP
     /// stream carried it, if any.
     pub(crate) fn dispatch(self: &Arc<Self>, mut msg: Value, origin: Option<u64>) {
-        let is_response = msg.get("method").is_none()
-            && (msg.get("result").is_some() || msg.get("error").is_some());
+        let is_response = msg.get("method").is_none() && (msg.get("result").is_some() || msg.get("error").is_some());
         if is_response {
             let Some(id) = msg.get("id").and_then(Value::as_u64) else {
                 tracing::warn!(upstream = %self.name, "response with an id Warden never sent; dropped");
@@ -338,10 +303,7 @@ impl Connection {
         let is_request = msg.get("id").is_some_and(|i| !i.is_null());
         let mut target = origin;
         if method == "notifications/progress" {
-            let tok = msg
-                .pointer("/params/progressToken")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let tok = msg.pointer("/params/progressToken").and_then(Value::as_str).map(str::to_owned);
             if let Some(tok) = tok
                 && let Some((call, orig)) = self.progress.lock().unwrap().get(&tok).cloned()
             {
@@ -355,27 +317,11 @@ impl Connection {
             && (is_request || method == "notifications/message")
         {
             // stdio carries no association; attribute to the most recent call in flight.
-            target = self
-                .pending
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(_, p)| p.events.is_some())
-                .map(|(id, _)| *id)
-                .max();
+            target = self.pending.lock().unwrap().iter().filter(|(_, p)| p.events.is_some()).map(|(id, _)| *id).max();
         }
-        let sink = target.and_then(|id| {
-            self.pending
-                .lock()
-                .unwrap()
-                .get(&id)
-                .and_then(|p| p.events.clone())
-        });
+        let sink = target.and_then(|id| self.pending.lock().unwrap().get(&id).and_then(|p| p.events.clone()));
         let event = if is_request {
-            let req = ServerRequest {
-                message: msg,
-                conn: Some(self.clone()),
-            };
+            let req = ServerRequest { message: msg, conn: Some(self.clone()) };
             match sink {
                 Some(tx) => match tx.try_send(CallEvent::Request(req)) {
                     Ok(()) => return,

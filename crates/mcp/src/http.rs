@@ -47,15 +47,11 @@ pub(crate) fn connect(
 }
 
 /// Builds the static header map, rejecting invalid names or values.
-pub fn header_map<'a>(
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<HeaderMap, String> {
+pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (k, v) in pairs {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("invalid header name {k:?}"))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
+        let value = HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
         map.insert(name, value);
     }
     Ok(map)
@@ -89,31 +85,18 @@ impl HttpWire {
 
     /// One request's whole exchange: POST, then a JSON body or an SSE stream,
     /// resuming the stream if the server closes it early.
-    pub(crate) async fn exchange(
-        &self,
-        conn: &Arc<Connection>,
-        id: u64,
-        msg: &Value,
-    ) -> Result<(), UpstreamError> {
+    pub(crate) async fn exchange(&self, conn: &Arc<Connection>, id: u64, msg: &Value) -> Result<(), UpstreamError> {
         let body = serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?;
         let is_init = msg.get("method").and_then(Value::as_str) == Some("initialize");
         let mut retried = false;
         loop {
             let sent_session = self.session();
-            let resp = self
-                .post(body.clone(), !is_init)
-                .send()
-                .await
-                .map_err(|e| {
-                    conn.close();
-                    conn.unavailable(format!("request failed: {e}"))
-                })?;
+            let resp = self.post(body.clone(), !is_init).send().await.map_err(|e| {
+                conn.close();
+                conn.unavailable(format!("request failed: {e}"))
+            })?;
             let status = resp.status();
-            if status == http::StatusCode::NOT_FOUND
-                && sent_session.is_some()
-                && !is_init
-                && !retried
-            {
+            if status == http::StatusCode::NOT_FOUND && sent_session.is_some() && !is_init && !retried {
                 // The upstream forgot our session: re-initialise once, transparently, then retry.
                 retried = true;
                 self.reinitialize(conn, sent_session).await?;
@@ -122,19 +105,12 @@ impl HttpWire {
             if is_init && let Some(s) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
                 *self.session.lock().unwrap() = Some(s.to_string());
             }
-            let ctype = resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
+            let ctype =
+                resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
             if ctype.starts_with("text/event-stream") && status.is_success() {
                 return self.read_stream(conn, id, resp).await;
             }
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| conn.unavailable(format!("reading response: {e}")))?;
+            let bytes = resp.bytes().await.map_err(|e| conn.unavailable(format!("reading response: {e}")))?;
             if let Ok(v) = serde_json::from_slice::<Value>(&bytes)
                 && v.get("jsonrpc").is_some()
             {
@@ -146,18 +122,11 @@ impl HttpWire {
                 conn.dispatch(v, Some(id));
                 return Ok(());
             }
-            return Err(UpstreamError::Protocol(
-                conn.name.clone(),
-                format!("HTTP {status} without a JSON-RPC body"),
-            ));
+            return Err(UpstreamError::Protocol(conn.name.clone(), format!("HTTP {status} without a JSON-RPC body")));
         }
     }
 
-    async fn reinitialize(
-        &self,
-        conn: &Arc<Connection>,
-        stale: Option<String>,
-    ) -> Result<(), UpstreamError> {
+    async fn reinitialize(&self, conn: &Arc<Connection>, stale: Option<String>) -> Result<(), UpstreamError> {
         let _g = self.reinit.lock().await;
         if self.session() != stale {
             return Ok(()); // another call already re-initialised
@@ -167,12 +136,7 @@ impl HttpWire {
         Box::pin(conn.initialize(self.connect_timeout)).await
     }
 
-    async fn read_stream(
-        &self,
-        conn: &Arc<Connection>,
-        id: u64,
-        resp: reqwest::Response,
-    ) -> Result<(), UpstreamError> {
+    async fn read_stream(&self, conn: &Arc<Connection>, id: u64, resp: reqwest::Response) -> Result<(), UpstreamError> {
         let mut resp = resp;
         let mut last_id: Option<String> = None;
         let mut retry = Duration::from_millis(100);
@@ -221,39 +185,22 @@ impl HttpWire {
             if let Some(s) = self.session() {
                 rb = rb.header(SESSION, s);
             }
-            resp = rb
-                .send()
-                .await
-                .map_err(|e| conn.unavailable(format!("resuming stream: {e}")))?;
+            resp = rb.send().await.map_err(|e| conn.unavailable(format!("resuming stream: {e}")))?;
             if !resp.status().is_success() {
                 break;
             }
         }
-        Err(UpstreamError::Protocol(
-            conn.name.clone(),
-            "stream ended without a response".into(),
-        ))
+        Err(UpstreamError::Protocol(conn.name.clone(), "stream ended without a response".into()))
     }
 
     /// POSTs a notification or a response; the server answers 202.
-    pub(crate) async fn post_oneway(
-        &self,
-        conn: &Connection,
-        msg: &Value,
-    ) -> Result<(), UpstreamError> {
+    pub(crate) async fn post_oneway(&self, conn: &Connection, msg: &Value) -> Result<(), UpstreamError> {
         let body = serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?;
-        let resp = self
-            .post(body, true)
-            .send()
-            .await
-            .map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
+        let resp = self.post(body, true).send().await.map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(UpstreamError::Protocol(
-                conn.name.clone(),
-                format!("HTTP {}", resp.status()),
-            ))
+            Err(UpstreamError::Protocol(conn.name.clone(), format!("HTTP {}", resp.status())))
         }
     }
 
@@ -304,13 +251,7 @@ impl HttpWire {
     /// Ends the session upstream (DELETE), best effort.
     pub(crate) async fn terminate(&self) {
         if let Some(s) = self.session() {
-            let _ = self
-                .client
-                .delete(self.url.clone())
-                .headers(self.headers.clone())
-                .header(SESSION, s)
-                .send()
-                .await;
+            let _ = self.client.delete(self.url.clone()).headers(self.headers.clone()).header(SESSION, s).send().await;
         }
     }
 }

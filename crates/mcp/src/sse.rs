@@ -88,9 +88,7 @@ mod tests {
     fn parses_split_events() {
         let mut p = Parser::default();
         assert!(p.feed(b"id: 1\nevent: message\nda").is_empty());
-        let evs = p.feed(
-            b"ta: {\"a\":1}\n\n: comment\ndata: x\r\ndata: y\n\nid: 7\nretry: 500\ndata:\n\n",
-        );
+        let evs = p.feed(b"ta: {\"a\":1}\n\n: comment\ndata: x\r\ndata: y\n\nid: 7\nretry: 500\ndata:\n\n");
         assert_eq!(evs.len(), 3);
         assert_eq!(evs[0].id.as_deref(), Some("1"));
         assert_eq!(evs[0].data, "{\"a\":1}");

@@ -24,10 +24,7 @@ impl StdioWire {
     pub(crate) async fn write(&self, msg: &Value) -> Result<(), String> {
         let mut line = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        self.tx
-            .send(line)
-            .await
-            .map_err(|_| "process is not running".to_string())
+        self.tx.send(line).await.map_err(|_| "process is not running".to_string())
     }
 
     pub(crate) fn shutdown(&self) {
@@ -44,11 +41,7 @@ pub struct StdioSpec<'a> {
     pub cwd: Option<&'a str>,
 }
 
-pub(crate) fn spawn(
-    name: &str,
-    spec: &StdioSpec<'_>,
-    sink: UnsolicitedSink,
-) -> Result<Arc<Connection>, String> {
+pub(crate) fn spawn(name: &str, spec: &StdioSpec<'_>, sink: UnsolicitedSink) -> Result<Arc<Connection>, String> {
     let mut cmd = Command::new(spec.command);
     cmd.args(spec.args)
         .envs(spec.env)
@@ -59,21 +52,12 @@ pub(crate) fn spawn(
     if let Some(cwd) = spec.cwd {
         cmd.current_dir(cwd);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {:?}: {e}", spec.command))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", spec.command))?;
     let mut stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
-    let conn = Connection::new(
-        name,
-        Wire::Stdio(StdioWire {
-            tx,
-            child: Mutex::new(Some(child)),
-        }),
-        sink,
-    );
+    let conn = Connection::new(name, Wire::Stdio(StdioWire { tx, child: Mutex::new(Some(child)) }), sink);
 
     tokio::spawn(async move {
         while let Some(buf) = rx.recv().await {
@@ -89,11 +73,7 @@ pub(crate) fn spawn(
         let mut line = Vec::new();
         loop {
             line.clear();
-            match (&mut reader)
-                .take(MAX_LINE as u64)
-                .read_until(b'\n', &mut line)
-                .await
-            {
+            match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line).await {
                 Ok(0) => break,
                 Ok(_) if line.last() != Some(&b'\n') && line.len() >= MAX_LINE => {
                     tracing::error!(upstream = %reader_conn.name, "message over {MAX_LINE} bytes; closing the upstream");

@@ -13,16 +13,8 @@ use crate::connection::{Connection, ServerRequest, Unsolicited, UpstreamError, W
 
 #[derive(Debug, Clone)]
 pub enum TransportSpec {
-    Stdio {
-        command: String,
-        args: Vec<String>,
-        env: BTreeMap<String, String>,
-        cwd: Option<String>,
-    },
-    Http {
-        url: reqwest::Url,
-        headers: HeaderMap,
-    },
+    Stdio { command: String, args: Vec<String>, env: BTreeMap<String, String>, cwd: Option<String> },
+    Http { url: reqwest::Url, headers: HeaderMap },
 }
 
 #[derive(Debug, Clone)]
@@ -68,9 +60,7 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("name", &self.spec.name)
-            .finish()
+        f.debug_struct("Upstream").field("name", &self.spec.name).finish()
     }
 }
 
@@ -126,14 +116,10 @@ impl Upstream {
         events: Option<tokio::sync::mpsc::Sender<crate::CallEvent>>,
     ) -> Result<Value, UpstreamError> {
         let conn = self.connection().ok_or_else(|| {
-            let why = self
-                .health()
-                .last_error
-                .unwrap_or_else(|| "not connected".into());
+            let why = self.health().last_error.unwrap_or_else(|| "not connected".into());
             UpstreamError::Unavailable(self.spec.name.clone(), why)
         })?;
-        conn.request(method, params, events, self.spec.call_timeout)
-            .await
+        conn.request(method, params, events, self.spec.call_timeout).await
     }
 
     /// Starts the supervisor task. It runs until [`Upstream::shutdown`].
@@ -161,8 +147,7 @@ impl Upstream {
                 return;
             }
             self.set_health(HealthState::Connecting, self.health().last_error);
-            let attempt =
-                tokio::time::timeout(self.spec.connect_timeout, self.connect(&events)).await;
+            let attempt = tokio::time::timeout(self.spec.connect_timeout, self.connect(&events)).await;
             match attempt {
                 Ok(Ok(conn)) => {
                     *self.conn.write().unwrap() = Some(conn.clone());
@@ -201,8 +186,7 @@ impl Upstream {
                 }
             }
             // Jitter of up to 20% keeps replicas from reconnecting in lockstep.
-            let jitter = backoff
-                .mul_f64(0.2 * (Instant::now().elapsed().subsec_nanos() % 1000) as f64 / 1000.0);
+            let jitter = backoff.mul_f64(0.2 * (Instant::now().elapsed().subsec_nanos() % 1000) as f64 / 1000.0);
             tokio::select! {
                 _ = tokio::time::sleep(backoff + jitter) => {}
                 _ = stop.wait_for(|s| *s) => { return; }
@@ -211,10 +195,7 @@ impl Upstream {
         }
     }
 
-    async fn connect(
-        self: &Arc<Self>,
-        events: &Arc<dyn UpstreamEvents>,
-    ) -> Result<Arc<Connection>, UpstreamError> {
+    async fn connect(self: &Arc<Self>, events: &Arc<dyn UpstreamEvents>) -> Result<Arc<Connection>, UpstreamError> {
         let weak = Arc::downgrade(self);
         let ev = events.clone();
         let sink = Arc::new(move |u: Unsolicited| {
@@ -225,18 +206,8 @@ impl Upstream {
             }
         });
         let conn = match &self.spec.transport {
-            TransportSpec::Stdio {
-                command,
-                args,
-                env,
-                cwd,
-            } => {
-                let spec = crate::stdio::StdioSpec {
-                    command,
-                    args,
-                    env,
-                    cwd: cwd.as_deref(),
-                };
+            TransportSpec::Stdio { command, args, env, cwd } => {
+                let spec = crate::stdio::StdioSpec { command, args, env, cwd: cwd.as_deref() };
                 crate::stdio::spawn(&self.spec.name, &spec, sink)
                     .map_err(|e| UpstreamError::Unavailable(self.spec.name.clone(), e))?
             }
