@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit + integration tests, and the
+# official MCP conformance suite run directly and through Warden.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+./scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --workspace --locked
+cargo test --workspace --locked
+WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh
