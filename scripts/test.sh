@@ -10,4 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked
 cargo test --workspace --locked
+WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/python
 WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh

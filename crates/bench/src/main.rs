@@ -1,1 +1,283 @@
-fn main() {}
+//! tools/call benchmark: the demo upstream directly vs through Warden, in one run.
+//!
+//! Starts `warden demo-upstream --http` and `warden serve` (identity and
+//! filtering on) as separate processes on loopback, then measures, for both
+//! targets, with 1 KB arguments and a 1 KB result:
+//! - latency at a fixed, open-loop rate (default 1,000 calls/s; latency is
+//!   measured from each call's scheduled send time, so queueing counts);
+//! - saturation throughput with N closed-loop workers;
+//! - the gateway's resident memory at idle.
+//! Prints a Markdown table. Every request's response is checked.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Parser, Clone)]
+struct Args {
+    /// The warden binary (build it with --release).
+    #[arg(long, default_value = "target/release/warden")]
+    warden: String,
+    /// Fixed rate for the latency test, calls per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds per latency run.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+    /// Closed-loop workers for the saturation run.
+    #[arg(long, default_value_t = 64)]
+    workers: usize,
+    /// Seconds per saturation run.
+    #[arg(long, default_value_t = 5)]
+    sat_secs: u64,
+    /// Argument and result size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    payload: usize,
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    url: String,
+    token: Option<String>,
+    session: String,
+}
+
+async fn post(client: &HttpClient, t: &Target, session: Option<&str>, body: Bytes) -> anyhow::Result<(http::StatusCode, http::HeaderMap, Bytes)> {
+    let mut rb = hyper::Request::post(&t.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(tok) = &t.token {
+        rb = rb.header("authorization", format!("Bearer {tok}"));
+    }
+    if let Some(s) = session {
+        rb = rb.header("mcp-session-id", s);
+    }
+    let resp = client.request(rb.body(Full::new(body))?).await?;
+    let (parts, body) = resp.into_parts();
+    Ok((parts.status, parts.headers, body.collect().await?.to_bytes()))
+}
+
+async fn initialize(client: &HttpClient, mut t: Target) -> anyhow::Result<Target> {
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
+    let (status, headers, body) = post(client, &t, None, Bytes::from(init.to_string())).await?;
+    if !status.is_success() {
+        bail!("{} initialize: HTTP {status}: {}", t.name, String::from_utf8_lossy(&body));
+    }
+    t.session = headers.get("mcp-session-id").context("no session id")?.to_str()?.to_string();
+    let note = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    post(client, &t, Some(&t.session.clone()), note).await?;
+    Ok(t)
+}
+
+fn call_body(payload: usize, id: u64) -> Bytes {
+    let text = "x".repeat(payload);
+    Bytes::from(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}}}).to_string())
+}
+
+async fn one_call(client: &HttpClient, t: &Target, body: Bytes, payload: usize) -> anyhow::Result<()> {
+    let (status, _, resp) = post(client, t, Some(&t.session), body).await?;
+    // The echoed text must come back whole: the result is as large as the argument.
+    if !status.is_success() || resp.len() < payload || !memchr_result(&resp) {
+        bail!("{}: bad response HTTP {status}: {}", t.name, String::from_utf8_lossy(&resp[..resp.len().min(200)]));
+    }
+    Ok(())
+}
+
+fn memchr_result(b: &[u8]) -> bool {
+    b.windows(8).any(|w| w == b"\"result\"")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+/// Open loop at `rate`/s for `secs`: returns (p50, p99, max, errors).
+async fn fixed_rate(client: &HttpClient, t: &Target, a: &Args) -> (Duration, Duration, Duration, u64) {
+    let total = a.rate * a.secs;
+    let interval = Duration::from_nanos(1_000_000_000 / a.rate);
+    let start = Instant::now() + Duration::from_millis(50);
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (c, t, e) = (client.clone(), t.clone(), errors.clone());
+        let body = call_body(a.payload, i + 1);
+        let payload = a.payload;
+        handles.push(tokio::spawn(async move {
+            let r = one_call(&c, &t, body, payload).await;
+            if r.is_err() {
+                e.fetch_add(1, Ordering::Relaxed);
+            }
+            due.elapsed()
+        }));
+    }
+    let mut lat = Vec::with_capacity(handles.len());
+    for h in handles {
+        lat.push(h.await.unwrap());
+    }
+    lat.sort();
+    (percentile(&lat, 0.5), percentile(&lat, 0.99), *lat.last().unwrap(), errors.load(Ordering::Relaxed))
+}
+
+/// Closed loop with `workers` for `secs`: returns (calls/s, errors).
+async fn saturation(client: &HttpClient, t: &Target, a: &Args) -> (f64, u64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(a.sat_secs);
+    let mut hs = Vec::new();
+    for w in 0..a.workers {
+        let (c, t, d, e) = (client.clone(), t.clone(), done.clone(), errors.clone());
+        let payload = a.payload;
+        hs.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                i += 1;
+                match one_call(&c, &t, call_body(payload, (w as u64) << 32 | i), payload).await {
+                    Ok(()) => d.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => e.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    let started = Instant::now();
+    for h in hs {
+        h.await.unwrap();
+    }
+    (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn wait_up(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("{addr} did not come up")
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let up_port = free_port();
+    let gw_port = free_port();
+    let up_addr: SocketAddr = format!("127.0.0.1:{up_port}").parse()?;
+    let gw_addr: SocketAddr = format!("127.0.0.1:{gw_port}").parse()?;
+    let _upstream = Proc(
+        Command::new(&a.warden)
+            .args(["demo-upstream", "--http", &up_addr.to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", a.warden))?,
+    );
+    wait_up(up_addr).await?;
+    let token = "bench-token-0123456789abcdef";
+    let hash = {
+        let out = Command::new(&a.warden).args(["token", "hash"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        use std::io::Write;
+        let mut out = out;
+        out.stdin.take().unwrap().write_all(token.as_bytes())?;
+        String::from_utf8(out.wait_with_output()?.stdout)?.trim().to_string()
+    };
+    let dir = std::env::temp_dir().join(format!("warden-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("warden.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
+             agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n"
+        ),
+    )?;
+    let gateway = Proc(
+        Command::new(&a.warden)
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .args(["--listen", &gw_addr.to_string(), "--data-dir"])
+            .arg(dir.join("data"))
+            .env("WARDEN_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_up(gw_addr).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib(gateway.0.id());
+
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(conn);
+    let direct = initialize(&client, Target { name: "direct", url: format!("http://{up_addr}/mcp"), token: None, session: String::new() }).await?;
+    let via = initialize(&client, Target { name: "warden", url: format!("http://{gw_addr}/mcp"), token: Some(token.into()), session: String::new() }).await?;
+
+    // Warm both paths (connections, caches) before measuring.
+    for t in [&direct, &via] {
+        for i in 0..2000 {
+            one_call(&client, t, call_body(a.payload, i), a.payload).await?;
+        }
+    }
+    eprintln!("latency at {}/s for {}s ...", a.rate, a.secs);
+    let ld = fixed_rate(&client, &direct, &a).await;
+    let lg = fixed_rate(&client, &via, &a).await;
+    eprintln!("saturation with {} workers for {}s ...", a.workers, a.sat_secs);
+    let sd = saturation(&client, &direct, &a).await;
+    let sg = saturation(&client, &via, &a).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = rss_kib(gateway.0.id());
+
+    println!("| metric | direct | through Warden | Warden / direct | added |");
+    println!("|---|---|---|---|---|");
+    println!("| p50 latency @ {}/s (ms) | {} | {} | {:.2} | {} |", a.rate, ms(ld.0), ms(lg.0), lg.0.as_secs_f64() / ld.0.as_secs_f64(), ms(lg.0.saturating_sub(ld.0)));
+    println!("| p99 latency @ {}/s (ms) | {} | {} | {:.2} | {} |", a.rate, ms(ld.1), ms(lg.1), lg.1.as_secs_f64() / ld.1.as_secs_f64(), ms(lg.1.saturating_sub(ld.1)));
+    println!("| max latency @ {}/s (ms) | {} | {} | | |", a.rate, ms(ld.2), ms(lg.2));
+    println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} | |", a.workers, sd.0, sg.0, sg.0 / sd.0);
+    println!("| errors (latency, saturation) | {}, {} | {}, {} | | |", ld.3, sd.1, lg.3, sg.1);
+    println!("| gateway RSS idle at start / after load (MB) | | {:.1} / {:.1} | | |", rss_idle as f64 / 1024.0, rss_after as f64 / 1024.0);
+    let _ = std::fs::remove_dir_all(&dir);
+    if ld.3 + lg.3 + sd.1 + sg.1 > 0 {
+        bail!("some calls failed");
+    }
+    Ok(())
+}
