@@ -275,11 +275,7 @@ fn sse_response(first: Option<Value>, rx: mpsc::Receiver<Value>) -> Response {
 }
 
 async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
-    let who = match admit(&gw, &h) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let s = match session_of(&gw, &h, &who) {
+    let s = match admit(&gw, &h).and_then(|who| session_of(&gw, &h, &who)) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -316,11 +312,7 @@ async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
 }
 
 async fn mcp_delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
-    let who = match admit(&gw, &h) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let s = match session_of(&gw, &h, &who) {
+    let s = match admit(&gw, &h).and_then(|who| session_of(&gw, &h, &who)) {
         Ok(s) => s,
         Err(r) => return r,
     };
