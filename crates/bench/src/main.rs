@@ -43,6 +43,9 @@ struct Args {
     /// Argument and result size in bytes.
     #[arg(long, default_value_t = 1024)]
     payload: usize,
+    /// Run the gateway with `server.json_responses: true` (JSON instead of SSE answers).
+    #[arg(long)]
+    json_responses: bool,
 }
 
 struct Proc(Child);
@@ -67,7 +70,12 @@ struct Target {
     session: String,
 }
 
-async fn post(client: &HttpClient, t: &Target, session: Option<&str>, body: Bytes) -> anyhow::Result<(http::StatusCode, http::HeaderMap, Bytes)> {
+async fn post(
+    client: &HttpClient,
+    t: &Target,
+    session: Option<&str>,
+    body: Bytes,
+) -> anyhow::Result<(http::StatusCode, http::HeaderMap, Bytes)> {
     let mut rb = hyper::Request::post(&t.url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream");
@@ -97,8 +105,11 @@ async fn initialize(client: &HttpClient, mut t: Target) -> anyhow::Result<Target
 
 fn call_body(payload: usize, id: u64) -> Bytes {
     let text = "x".repeat(payload);
-    Bytes::from(serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": text}}}).to_string())
+    Bytes::from(
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": text}}})
+        .to_string(),
+    )
 }
 
 async fn one_call(client: &HttpClient, t: &Target, body: Bytes, payload: usize) -> anyhow::Result<()> {
@@ -122,8 +133,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx]
 }
 
-/// Open loop at `rate`/s for `secs`: returns (p50, p99, max, errors).
-async fn fixed_rate(client: &HttpClient, t: &Target, a: &Args) -> (Duration, Duration, Duration, u64) {
+/// Open loop at `rate`/s for `secs`: returns (p50, p99, max, errors, p99 send lag).
+/// Latency runs from the moment each request is sent; the send lag (how late a
+/// request left against its schedule, tokio's timer has 1 ms granularity) is
+/// reported separately so a harness that could not keep the rate shows up.
+async fn fixed_rate(client: &HttpClient, t: &Target, a: &Args) -> (Duration, Duration, Duration, u64, Duration) {
     let total = a.rate * a.secs;
     let interval = Duration::from_nanos(1_000_000_000 / a.rate);
     let start = Instant::now() + Duration::from_millis(50);
@@ -136,19 +150,30 @@ async fn fixed_rate(client: &HttpClient, t: &Target, a: &Args) -> (Duration, Dur
         let body = call_body(a.payload, i + 1);
         let payload = a.payload;
         handles.push(tokio::spawn(async move {
+            let sent = Instant::now();
             let r = one_call(&c, &t, body, payload).await;
             if r.is_err() {
                 e.fetch_add(1, Ordering::Relaxed);
             }
-            due.elapsed()
+            (sent.elapsed(), sent.saturating_duration_since(due))
         }));
     }
     let mut lat = Vec::with_capacity(handles.len());
+    let mut lag = Vec::with_capacity(handles.len());
     for h in handles {
-        lat.push(h.await.unwrap());
+        let (l, g) = h.await.unwrap();
+        lat.push(l);
+        lag.push(g);
     }
     lat.sort();
-    (percentile(&lat, 0.5), percentile(&lat, 0.99), *lat.last().unwrap(), errors.load(Ordering::Relaxed))
+    lag.sort();
+    (
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        *lat.last().unwrap(),
+        errors.load(Ordering::Relaxed),
+        percentile(&lag, 0.99),
+    )
 }
 
 /// Closed loop with `workers` for `secs`: returns (calls/s, errors).
@@ -181,7 +206,9 @@ async fn saturation(client: &HttpClient, t: &Target, a: &Args) -> (f64, u64) {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -216,7 +243,8 @@ async fn main() -> anyhow::Result<()> {
     wait_up(up_addr).await?;
     let token = "bench-token-0123456789abcdef";
     let hash = {
-        let out = Command::new(&a.warden).args(["token", "hash"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let out =
+            Command::new(&a.warden).args(["token", "hash"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         use std::io::Write;
         let mut out = out;
         out.stdin.take().unwrap().write_all(token.as_bytes())?;
@@ -228,8 +256,9 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &cfg,
         format!(
-            "upstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
-             agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n"
+            "server:\n  json_responses: {}\nupstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
+             agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n",
+            a.json_responses
         ),
     )?;
     let gateway = Proc(
@@ -249,8 +278,21 @@ async fn main() -> anyhow::Result<()> {
     let mut conn = HttpConnector::new();
     conn.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(conn);
-    let direct = initialize(&client, Target { name: "direct", url: format!("http://{up_addr}/mcp"), token: None, session: String::new() }).await?;
-    let via = initialize(&client, Target { name: "warden", url: format!("http://{gw_addr}/mcp"), token: Some(token.into()), session: String::new() }).await?;
+    let direct = initialize(
+        &client,
+        Target { name: "direct", url: format!("http://{up_addr}/mcp"), token: None, session: String::new() },
+    )
+    .await?;
+    let via = initialize(
+        &client,
+        Target {
+            name: "warden",
+            url: format!("http://{gw_addr}/mcp"),
+            token: Some(token.into()),
+            session: String::new(),
+        },
+    )
+    .await?;
 
     // Warm both paths (connections, caches) before measuring.
     for t in [&direct, &via] {
@@ -269,12 +311,31 @@ async fn main() -> anyhow::Result<()> {
 
     println!("| metric | direct | through Warden | Warden / direct | added |");
     println!("|---|---|---|---|---|");
-    println!("| p50 latency @ {}/s (ms) | {} | {} | {:.2} | {} |", a.rate, ms(ld.0), ms(lg.0), lg.0.as_secs_f64() / ld.0.as_secs_f64(), ms(lg.0.saturating_sub(ld.0)));
-    println!("| p99 latency @ {}/s (ms) | {} | {} | {:.2} | {} |", a.rate, ms(ld.1), ms(lg.1), lg.1.as_secs_f64() / ld.1.as_secs_f64(), ms(lg.1.saturating_sub(ld.1)));
+    println!(
+        "| p50 latency @ {}/s (ms) | {} | {} | {:.2} | {} |",
+        a.rate,
+        ms(ld.0),
+        ms(lg.0),
+        lg.0.as_secs_f64() / ld.0.as_secs_f64(),
+        ms(lg.0.saturating_sub(ld.0))
+    );
+    println!(
+        "| p99 latency @ {}/s (ms) | {} | {} | {:.2} | {} |",
+        a.rate,
+        ms(ld.1),
+        ms(lg.1),
+        lg.1.as_secs_f64() / ld.1.as_secs_f64(),
+        ms(lg.1.saturating_sub(ld.1))
+    );
     println!("| max latency @ {}/s (ms) | {} | {} | | |", a.rate, ms(ld.2), ms(lg.2));
     println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} | |", a.workers, sd.0, sg.0, sg.0 / sd.0);
+    println!("| send lag p99 vs schedule (ms) | {} | {} | | |", ms(ld.4), ms(lg.4));
     println!("| errors (latency, saturation) | {}, {} | {}, {} | | |", ld.3, sd.1, lg.3, sg.1);
-    println!("| gateway RSS idle at start / after load (MB) | | {:.1} / {:.1} | | |", rss_idle as f64 / 1024.0, rss_after as f64 / 1024.0);
+    println!(
+        "| gateway RSS idle at start / after load (MB) | | {:.1} / {:.1} | | |",
+        rss_idle as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
     if ld.3 + lg.3 + sd.1 + sg.1 > 0 {
         bail!("some calls failed");

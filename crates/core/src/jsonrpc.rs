@@ -7,6 +7,8 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
+/// The client cancelled the request (answered only when an HTTP reply is still owed).
+pub const REQUEST_CANCELLED: i64 = -32800;
 /// Upstream did not answer in time (same code the MCP SDKs use for request timeouts).
 pub const REQUEST_TIMEOUT: i64 = -32001;
 /// Upstream unavailable (down, restarting, or died mid-call).

@@ -184,6 +184,9 @@ pub async fn serve_http(listener: tokio::net::TcpListener) -> std::io::Result<()
         .route("/mcp", post(http_post).get(|| async { StatusCode::METHOD_NOT_ALLOWED }).delete(http_delete))
         .route("/admin/expire-sessions", post(expire))
         .with_state(state);
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
 

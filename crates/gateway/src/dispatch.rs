@@ -214,13 +214,45 @@ fn list(
     jsonrpc::result(id, result)
 }
 
-enum Out {
-    Event(Value),
-    Final(Value),
+/// Removes a call from the session's in-flight table however the call ends.
+struct Inflight {
+    session: Arc<Session>,
+    key: Option<IdKey>,
 }
 
-/// Sends a request to one upstream. Answers with JSON when the upstream's
-/// response comes first; switches to SSE as soon as anything else arrives.
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        if let Some(k) = &self.key {
+            self.session.inflight.lock().unwrap().remove(k);
+        }
+    }
+}
+
+fn finish(
+    outcome: Result<Value, warden_mcp::UpstreamError>,
+    id: Value,
+    s: &Session,
+    upstream: &str,
+    method: &str,
+) -> Value {
+    match outcome {
+        Ok(mut resp) => {
+            resp["id"] = id;
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(agent = %s.identity.name(), %upstream, %method, error = %e, "upstream call failed");
+            jsonrpc::error(&id, e.code(), e.to_string())
+        }
+    }
+}
+
+/// Sends a request to one upstream. The call runs inside the HTTP handler
+/// until its response arrives (the common case: a plain answer); if the
+/// upstream sends anything first (progress, logs, sampling or elicitation
+/// requests), the rest of the call moves to a task that feeds an SSE stream.
+/// A client that disconnects or sends `notifications/cancelled` drops the call,
+/// which cancels it upstream.
 async fn forward(
     gw: &Arc<Gateway>,
     s: &Arc<Session>,
@@ -232,78 +264,61 @@ async fn forward(
 ) -> Reply {
     let up = gw.upstreams[upstream].clone();
     let (ev_tx, mut ev_rx) = mpsc::channel::<CallEvent>(64);
-    let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
     let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
     let key = IdKey::of(&id);
     if let Some(k) = &key {
         s.inflight.lock().unwrap().insert(k.clone(), cancel_tx);
     }
-    let session = s.clone();
+    let guard = Inflight { session: s.clone(), key };
     let method = method.to_string();
-    let started = std::time::Instant::now();
+    let mut call = {
+        let (up, method) = (up.clone(), method.clone());
+        Box::pin(async move { up.request(&method, Some(params), Some(ev_tx)).await })
+    };
+    let first = loop {
+        tokio::select! {
+            r = &mut call => return Reply::Json(finish(r, id, s, up.name(), &method)),
+            Some(ev) = ev_rx.recv() => {
+                if let Some(m) = relay_event(s, ev, sse) {
+                    break m;
+                }
+            }
+            _ = &mut cancel_rx => {
+                return Reply::Json(jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client"));
+            }
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Value>(64);
+    let session = s.clone();
     tokio::spawn(async move {
-        let call = up.request(&method, Some(params), Some(ev_tx));
-        tokio::pin!(call);
+        let _guard = guard;
         let outcome = loop {
             tokio::select! {
                 r = &mut call => break Some(r),
                 Some(ev) = ev_rx.recv() => {
                     if let Some(m) = relay_event(&session, ev, sse)
-                        && out_tx.send(Out::Event(m)).await.is_err()
+                        && tx.send(m).await.is_err()
                     {
                         break None;
                     }
                 }
                 _ = &mut cancel_rx => break None,
-                _ = out_tx.closed() => break None,
+                _ = tx.closed() => break None,
             }
         };
-        if let Some(k) = &key {
-            session.inflight.lock().unwrap().remove(k);
-        }
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let Some(outcome) = outcome else {
-            tracing::info!(agent = %session.identity.name(), upstream = %up.name(), %method, elapsed_ms, "call cancelled");
+            tracing::info!(agent = %session.identity.name(), upstream = %up.name(), %method, "call cancelled");
             return; // dropping `call` cancels it upstream
         };
         // Events that raced the response still go out before it.
         while let Ok(ev) = ev_rx.try_recv() {
             if let Some(m) = relay_event(&session, ev, sse) {
-                let _ = out_tx.send(Out::Event(m)).await;
+                let _ = tx.send(m).await;
             }
         }
-        let msg = match outcome {
-            Ok(mut resp) => {
-                resp["id"] = id;
-                resp
-            }
-            Err(e) => {
-                tracing::warn!(agent = %session.identity.name(), upstream = %up.name(), %method, error = %e, "upstream call failed");
-                jsonrpc::error(&id, e.code(), e.to_string())
-            }
-        };
-        tracing::debug!(agent = %session.identity.name(), upstream = %up.name(), %method, elapsed_ms, "call done");
-        let _ = out_tx.send(Out::Final(msg)).await;
+        let _ = tx.send(finish(outcome, id, &session, up.name(), &method)).await;
     });
-    match out_rx.recv().await {
-        Some(Out::Final(m)) => Reply::Json(m),
-        Some(Out::Event(first)) => {
-            let (tx, rx) = mpsc::channel(64);
-            tokio::spawn(async move {
-                while let Some(o) = out_rx.recv().await {
-                    let (m, last) = match o {
-                        Out::Event(m) => (m, false),
-                        Out::Final(m) => (m, true),
-                    };
-                    if tx.send(m).await.is_err() || last {
-                        break;
-                    }
-                }
-            });
-            Reply::Stream(first, rx)
-        }
-        None => Reply::Json(jsonrpc::error(&Value::Null, jsonrpc::INTERNAL_ERROR, "call ended without a response")),
-    }
+    Reply::Stream(first, rx)
 }
 
 /// Turns an upstream event into the message the client gets, or drops it.

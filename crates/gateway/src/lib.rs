@@ -347,6 +347,10 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     tracing::info!(%addr, "warden listening");
+    // Small SSE frames must not wait on Nagle + delayed ACK (a 40 ms stall per call).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let drain = gw.limits.drain;
     let mut server = tokio::spawn(async move { server.await });
