@@ -2,6 +2,9 @@
 //! bearer token → content type and size → JSON-RPC shape → session binding.
 //! Each refusal has its own status and a clear body; none reaches an upstream.
 
+// Refusals are `Err(Response)`: built once, returned straight to the client.
+#![allow(clippy::result_large_err)]
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -110,7 +113,6 @@ fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Opt
 }
 
 /// DNS-rebinding guard and authentication, shared by POST, GET and DELETE.
-#[allow(clippy::result_large_err)]
 fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
     if !gw.hosts.check_host(header_str(h, header::HOST)) {
         return Err(rpc_error(
@@ -141,7 +143,6 @@ fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
 }
 
 /// The session named by `Mcp-Session-Id`, if it exists and belongs to `who`.
-#[allow(clippy::result_large_err)]
 fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session>, Response> {
     let Some(sid) = header_str(h, SESSION_HEADER) else {
         return Err(rpc_error(
