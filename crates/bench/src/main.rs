@@ -3,10 +3,12 @@
 //! Starts `warden demo-upstream --http` and `warden serve` (identity and
 //! filtering on) as separate processes on loopback, then measures, for both
 //! targets, with 1 KB arguments and a 1 KB result:
-//! - latency at a fixed, open-loop rate (default 1,000 calls/s; latency is
-//!   measured from each call's scheduled send time, so queueing counts);
+//! - latency at a fixed, open-loop rate (default 1,000 calls/s): each call is
+//!   started on schedule whether or not earlier ones finished, latency runs from
+//!   its send, and how late sends left against the schedule is reported too;
 //! - saturation throughput with N closed-loop workers;
 //! - the gateway's resident memory at idle.
+//!
 //! Prints a Markdown table. Every request's response is checked.
 
 use std::net::SocketAddr;
