@@ -108,6 +108,11 @@ fn rpc_error(status: StatusCode, id: &Value, code: i64, message: &str) -> Respon
     json_response(status, jsonrpc::error(id, code, message))
 }
 
+/// A refusal that is not tied to any request id.
+fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
+    rpc_error(status, &Value::Null, code, message)
+}
+
 fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -115,20 +120,10 @@ fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Opt
 /// DNS-rebinding guard and authentication, shared by POST, GET and DELETE.
 fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
     if !gw.hosts.check_host(header_str(h, header::HOST)) {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            &Value::Null,
-            jsonrpc::INVALID_REQUEST,
-            "Forbidden: Host header is not allowed",
-        ));
+        return Err(refuse(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, "Forbidden: Host header is not allowed"));
     }
     if !gw.hosts.check_origin(header_str(h, header::ORIGIN)) {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            &Value::Null,
-            jsonrpc::INVALID_REQUEST,
-            "Forbidden: Origin is not allowed",
-        ));
+        return Err(refuse(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, "Forbidden: Origin is not allowed"));
     }
     gw.identities.authenticate(header_str(h, header::AUTHORIZATION)).map_err(|e| {
         let (challenge, msg) = match e {
@@ -145,9 +140,8 @@ fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
 /// The session named by `Mcp-Session-Id`, if it exists and belongs to `who`.
 fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session>, Response> {
     let Some(sid) = header_str(h, SESSION_HEADER) else {
-        return Err(rpc_error(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             "Bad Request: Mcp-Session-Id header is required",
         ));
@@ -156,13 +150,12 @@ fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session
     let s = gw
         .sessions
         .get(sid, who)
-        .ok_or_else(|| rpc_error(StatusCode::NOT_FOUND, &Value::Null, jsonrpc::INVALID_REQUEST, "Session not found"))?;
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, jsonrpc::INVALID_REQUEST, "Session not found"))?;
     if let Some(v) = header_str(h, VERSION_HEADER)
         && !warden_mcp::KNOWN_VERSIONS.contains(&v)
     {
-        return Err(rpc_error(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             &format!("Bad Request: unsupported MCP-Protocol-Version {v:?}"),
         ));
@@ -174,9 +167,8 @@ fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session
 async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let limit = gw.limits.max_body_bytes;
     let too_big = || {
-        rpc_error(
+        refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             &format!("Payload Too Large: the limit is {limit} bytes"),
         )
@@ -193,18 +185,12 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         Err(r) => return r,
     };
     if gw.draining.load(Ordering::Relaxed) {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &Value::Null,
-            jsonrpc::INTERNAL_ERROR,
-            "Service Unavailable: shutting down",
-        );
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, jsonrpc::INTERNAL_ERROR, "Service Unavailable: shutting down");
     }
     let ctype = header_str(&h, header::CONTENT_TYPE).unwrap_or("");
     if !ctype.to_ascii_lowercase().starts_with("application/json") {
-        return rpc_error(
+        return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             "Unsupported Media Type: use Content-Type: application/json",
         );
@@ -212,9 +198,8 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     let accept = header_str(&h, header::ACCEPT).unwrap_or("*/*").to_ascii_lowercase();
     let sse = accept.contains("text/event-stream") || accept.contains("*/*");
     if !(accept.contains("application/json") || sse) {
-        return rpc_error(
+        return refuse(
             StatusCode::NOT_ACCEPTABLE,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             "Not Acceptable: accept application/json and text/event-stream",
         );
@@ -281,28 +266,21 @@ async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
         Err(r) => return r,
     };
     if !header_str(&h, header::ACCEPT).unwrap_or("").to_ascii_lowercase().contains("text/event-stream") {
-        return rpc_error(
+        return refuse(
             StatusCode::NOT_ACCEPTABLE,
-            &Value::Null,
             jsonrpc::INVALID_REQUEST,
             "Not Acceptable: GET requires Accept: text/event-stream",
         );
     }
     if gw.draining.load(Ordering::Relaxed) {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &Value::Null,
-            jsonrpc::INTERNAL_ERROR,
-            "Service Unavailable: shutting down",
-        );
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, jsonrpc::INTERNAL_ERROR, "Service Unavailable: shutting down");
     }
     let (tx, rx) = mpsc::channel(256);
     {
         let mut slot = s.stream.lock().unwrap();
         if slot.as_ref().is_some_and(|t| !t.is_closed()) {
-            return rpc_error(
+            return refuse(
                 StatusCode::CONFLICT,
-                &Value::Null,
                 jsonrpc::INVALID_REQUEST,
                 "Conflict: this session already has a GET stream",
             );
