@@ -128,16 +128,8 @@ impl GlobSet {
         Ok(GlobSet { globs: patterns.iter().map(|p| Glob::new(p.as_ref())).collect::<Result<_, _>>()? })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.globs.is_empty()
-    }
-
     pub fn matches(&self, text: &str) -> bool {
         self.globs.iter().any(|g| g.matches(text))
-    }
-
-    pub fn patterns(&self) -> impl Iterator<Item = &str> {
-        self.globs.iter().map(Glob::as_str)
     }
 }
 

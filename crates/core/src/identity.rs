@@ -106,14 +106,6 @@ impl IdentityIndex {
             .map(|agent| Identity { agent: agent.clone() })
             .ok_or(AuthError::InvalidToken)
     }
-
-    pub fn len(&self) -> usize {
-        self.by_token.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_token.is_empty()
-    }
 }
 
 #[cfg(test)]

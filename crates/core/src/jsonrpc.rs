@@ -117,22 +117,6 @@ pub fn result(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-pub fn request(id: &Value, method: &str, params: Option<Value>) -> Value {
-    let mut m = json!({"jsonrpc": "2.0", "id": id, "method": method});
-    if let Some(p) = params {
-        m["params"] = p;
-    }
-    m
-}
-
-pub fn notification(method: &str, params: Option<Value>) -> Value {
-    let mut m = json!({"jsonrpc": "2.0", "method": method});
-    if let Some(p) = params {
-        m["params"] = p;
-    }
-    m
-}
-
 /// Key for maps indexed by JSON-RPC id: `1` and `"1"` are distinct ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IdKey {

@@ -228,9 +228,9 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     };
     match msg {
         Message::Request { id, method, msg } => match dispatch::request(&gw, &s, id, &method, &msg, sse).await {
-            Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), mpsc::channel(1).1),
+            Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), None),
             Reply::Json(v) => json_response(StatusCode::OK, v),
-            Reply::Stream(first, rx) => sse_response(Some(first), rx),
+            Reply::Stream(first, rx) => sse_response(Some(first), Some(rx)),
         },
         Message::Notification { method, msg } => {
             dispatch::notification(&s, &method, &msg);
@@ -243,13 +243,13 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     }
 }
 
-fn sse_response(first: Option<Value>, rx: mpsc::Receiver<Value>) -> Response {
-    let head = futures::stream::iter(
-        first.map(|m| Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string())))),
-    );
-    let rest = futures::stream::unfold(rx, |mut rx| async move {
+fn sse_response(first: Option<Value>, rx: Option<mpsc::Receiver<Value>>) -> Response {
+    let frame = |m: Value| Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string())));
+    let head = futures::stream::iter(first.map(frame));
+    let rest = futures::stream::unfold(rx, move |rx| async move {
+        let mut rx = rx?;
         let m = rx.recv().await?;
-        Some((Ok::<_, Infallible>(Bytes::from(warden_mcp::sse::encode(None, &m.to_string()))), rx))
+        Some((frame(m), Some(rx)))
     });
     let body = Body::from_stream(futures::StreamExt::chain(head, rest));
     Response::builder()
@@ -287,7 +287,7 @@ async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
         }
         *slot = Some(tx);
     }
-    sse_response(None, rx)
+    sse_response(None, Some(rx))
 }
 
 async fn mcp_delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {

@@ -66,7 +66,7 @@ impl HttpWire {
         self.session.lock().unwrap().clone()
     }
 
-    fn post(&self, body: Vec<u8>, with_version: bool) -> reqwest::RequestBuilder {
+    fn post(&self, body: bytes::Bytes, with_version: bool) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
             .post(self.url.clone())
@@ -86,7 +86,7 @@ impl HttpWire {
     /// One request's whole exchange: POST, then a JSON body or an SSE stream,
     /// resuming the stream if the server closes it early.
     pub(crate) async fn exchange(&self, conn: &Arc<Connection>, id: u64, msg: &Value) -> Result<(), UpstreamError> {
-        let body = serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?;
+        let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
         let is_init = msg.get("method").and_then(Value::as_str) == Some("initialize");
         let mut retried = false;
         loop {
@@ -195,7 +195,7 @@ impl HttpWire {
 
     /// POSTs a notification or a response; the server answers 202.
     pub(crate) async fn post_oneway(&self, conn: &Connection, msg: &Value) -> Result<(), UpstreamError> {
-        let body = serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?;
+        let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
         let resp = self.post(body, true).send().await.map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
         if resp.status().is_success() {
             Ok(())

@@ -186,7 +186,9 @@ impl Upstream {
                 }
             }
             // Jitter of up to 20% keeps replicas from reconnecting in lockstep.
-            let jitter = backoff.mul_f64(0.2 * (Instant::now().elapsed().subsec_nanos() % 1000) as f64 / 1000.0);
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+            let jitter = backoff.mul_f64(0.2 * f64::from(nanos % 1000) / 1000.0);
             tokio::select! {
                 _ = tokio::time::sleep(backoff + jitter) => {}
                 _ = stop.wait_for(|s| *s) => { return; }
