@@ -1,0 +1,491 @@
+//! Warden's state behind one interface. SQLite (embedded, the default) and
+//! PostgreSQL (several replicas) run the same SQL through sqlx's `Any` driver:
+//! text and 64-bit integers only, `$n` placeholders, `ON CONFLICT` upserts.
+//!
+//! Reads go straight to the pool. Writes go through [`Write`], one database
+//! transaction that also holds this process's writer lock, so a read-check-write
+//! sequence (uniqueness, the separation rule) is atomic with respect to this
+//! process, and unique constraints settle races between replicas. Every write
+//! bumps `inventory_version`, which replicas poll to notice changes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row};
+use warden_core::inventory::{AgentRecord, SeparationException};
+use warden_core::time::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("store holds a record it cannot read ({0}); refusing to continue")]
+    Corrupt(String),
+    #[error("store: {0}")]
+    Config(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// One change to the inventory: who, when, what and why. `before`/`after` are
+/// the full records, so the entry stands on its own as the audit record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub id: String,
+    pub at: Timestamp,
+    pub subject: String,
+    pub actor: String,
+    pub action: String,
+    pub reason: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+impl Change {
+    pub fn new(subject: &str, actor: &str, action: &str, reason: &str) -> Change {
+        Change {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: Timestamp::now(),
+            subject: subject.to_string(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            reason: reason.to_string(),
+            before: None,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdminToken {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: String,
+    /// PKCS#8 DER of the private key.
+    pub private_der: Vec<u8>,
+    /// Raw public key bytes.
+    pub public: Vec<u8>,
+    pub created_at: Timestamp,
+    /// When the key stopped signing; it verifies until its last token expires.
+    pub retired_at: Option<Timestamp>,
+}
+
+/// What to do with an agent's client-secret hash on a write.
+pub enum SecretUpdate {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL, \
+     secret_hash TEXT, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS changes (id TEXT PRIMARY KEY, at BIGINT NOT NULL, subject TEXT NOT NULL, \
+     actor TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL, before_json TEXT, after_json TEXT)",
+    "CREATE INDEX IF NOT EXISTS changes_subject ON changes (subject, id)",
+    "CREATE TABLE IF NOT EXISTS exceptions (name TEXT PRIMARY KEY, agent TEXT NOT NULL, record TEXT NOT NULL, \
+     updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS admin_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE, \
+     role TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, revoked_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS signing_keys (kid TEXT PRIMARY KEY, alg TEXT NOT NULL, private_hex TEXT NOT NULL, \
+     public_hex TEXT NOT NULL, created_at BIGINT NOT NULL, retired_at BIGINT)",
+    "INSERT INTO meta (key, value) VALUES ('inventory_version', 0) ON CONFLICT (key) DO NOTHING",
+];
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return Err(StoreError::Corrupt("odd-length hex".into()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| StoreError::Corrupt("bad hex".into())))
+        .collect()
+}
+
+fn agent_from_row(row: &AnyRow) -> Result<AgentRecord> {
+    let text: String = row.try_get("record")?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("agent record: {e}")))
+}
+
+fn change_from_row(row: &AnyRow) -> Result<Change> {
+    let json = |col: &str| -> Result<Option<Value>> {
+        let s: Option<String> = row.try_get(col)?;
+        s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("change: {e}")))).transpose()
+    };
+    Ok(Change {
+        id: row.try_get("id")?,
+        at: Timestamp(row.try_get("at")?),
+        subject: row.try_get("subject")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        reason: row.try_get("reason")?,
+        before: json("before_json")?,
+        after: json("after_json")?,
+    })
+}
+
+fn admin_from_row(row: &AnyRow) -> Result<AdminToken> {
+    Ok(AdminToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        created_by: row.try_get("created_by")?,
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<SigningKey> {
+    Ok(SigningKey {
+        kid: row.try_get("kid")?,
+        alg: row.try_get("alg")?,
+        private_der: unhex(&row.try_get::<String, _>("private_hex")?)?,
+        public: unhex(&row.try_get::<String, _>("public_hex")?)?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        retired_at: row.try_get::<Option<i64>, _>("retired_at")?.map(Timestamp),
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.message().contains("UNIQUE constraint failed") || d.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url` and brings its schema up to date.
+    /// `sqlite://PATH` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!("unsupported store URL {url:?}: use sqlite://PATH or postgres://...")));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let mut pool = AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers (another `warden` process included) run beside the writer;
+                    // synchronous=FULL makes a commit durable before it returns.
+                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 10000"] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(opts).await?;
+        let store = Store { pool, backend, writer: tokio::sync::Mutex::new(()) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        for m in MIGRATIONS {
+            sqlx::query(*m).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A cheap probe for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Increases on every inventory write; replicas poll it.
+    pub async fn version(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT value FROM meta WHERE key = 'inventory_version'").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>> {
+        let rows = sqlx::query("SELECT record FROM agents ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    pub async fn agent(&self, name: &str) -> Result<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    /// The argon2 hash of the agent's client secret, if it has one.
+    pub async fn secret_hash(&self, name: &str) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT secret_hash FROM agents WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<Option<String>, _>(0)?,
+            None => None,
+        })
+    }
+
+    pub async fn exceptions(&self) -> Result<Vec<SeparationException>> {
+        let rows = sqlx::query("SELECT record FROM exceptions ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get(0)?;
+                serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("exception: {e}")))
+            })
+            .collect()
+    }
+
+    /// Changes, oldest first; for one subject when given.
+    pub async fn changes(&self, subject: Option<&str>, limit: i64) -> Result<Vec<Change>> {
+        let rows = match subject {
+            Some(s) => {
+                sqlx::query("SELECT * FROM changes WHERE subject = $1 ORDER BY id LIMIT $2")
+                    .bind(s)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query("SELECT * FROM changes ORDER BY id LIMIT $1").bind(limit).fetch_all(&self.pool).await?,
+        };
+        rows.iter().map(change_from_row).collect()
+    }
+
+    pub async fn change(&self, id: &str) -> Result<Option<Change>> {
+        let row = sqlx::query("SELECT * FROM changes WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(change_from_row).transpose()
+    }
+
+    /// The live (unrevoked) admin token with this SHA-256 digest.
+    pub async fn admin_token(&self, sha256_hex: &str) -> Result<Option<AdminToken>> {
+        let row = sqlx::query("SELECT * FROM admin_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
+            .bind(sha256_hex)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(admin_from_row).transpose()
+    }
+
+    pub async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
+        let rows = sqlx::query("SELECT * FROM admin_tokens ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        rows.iter().map(admin_from_row).collect()
+    }
+
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Starts a write: one transaction, serialised with this process's other writes.
+    pub async fn write(&self) -> Result<Write<'_>> {
+        let guard = self.writer.lock().await;
+        let tx = self.pool.begin().await?;
+        Ok(Write { tx, _guard: guard })
+    }
+}
+
+/// One atomic write. Dropping it without [`Write::commit`] rolls everything back.
+pub struct Write<'a> {
+    tx: sqlx::Transaction<'static, Any>,
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Write<'_> {
+    pub async fn agent(&mut self, name: &str) -> Result<Option<AgentRecord>> {
+        let row = sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    pub async fn exceptions(&mut self) -> Result<Vec<SeparationException>> {
+        let rows = sqlx::query("SELECT record FROM exceptions ORDER BY name").fetch_all(&mut *self.tx).await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get(0)?;
+                serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("exception: {e}")))
+            })
+            .collect()
+    }
+
+    /// Inserts a new agent; a taken name or id is a conflict.
+    pub async fn insert_agent(&mut self, rec: &AgentRecord, secret_hash: Option<&str>) -> Result<()> {
+        let json = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let r = sqlx::query("INSERT INTO agents (name, id, record, secret_hash, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&rec.spec.name)
+            .bind(&rec.id)
+            .bind(json)
+            .bind(secret_hash)
+            .bind(rec.updated_at.0)
+            .execute(&mut *self.tx)
+            .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("agent {:?} already exists", rec.spec.name)))
+            }
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    pub async fn update_agent(&mut self, rec: &AgentRecord, secret: SecretUpdate) -> Result<()> {
+        let json = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let q = match &secret {
+            SecretUpdate::Keep => sqlx::query("UPDATE agents SET record = $1, updated_at = $2 WHERE name = $3"),
+            SecretUpdate::Set(_) | SecretUpdate::Clear => {
+                sqlx::query("UPDATE agents SET record = $1, updated_at = $2, secret_hash = $4 WHERE name = $3")
+            }
+        };
+        let mut q = q.bind(json).bind(rec.updated_at.0).bind(&rec.spec.name);
+        match secret {
+            SecretUpdate::Keep => {}
+            SecretUpdate::Set(h) => q = q.bind(Some(h)),
+            SecretUpdate::Clear => q = q.bind(None::<String>),
+        }
+        let done = q.execute(&mut *self.tx).await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!("agent {:?} does not exist", rec.spec.name)));
+        }
+        Ok(())
+    }
+
+    pub async fn put_exception(&mut self, ex: &SeparationException) -> Result<()> {
+        let json = serde_json::to_string(ex).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO exceptions (name, agent, record, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET agent = excluded.agent, record = excluded.record, updated_at = excluded.updated_at",
+        )
+        .bind(&ex.name)
+        .bind(&ex.agent)
+        .bind(json)
+        .bind(Timestamp::now().0)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn log(&mut self, c: &Change) -> Result<()> {
+        let enc = |v: &Option<Value>| v.as_ref().map(|v| v.to_string());
+        sqlx::query(
+            "INSERT INTO changes (id, at, subject, actor, action, reason, before_json, after_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.id)
+        .bind(c.at.0)
+        .bind(&c.subject)
+        .bind(&c.actor)
+        .bind(&c.action)
+        .bind(&c.reason)
+        .bind(enc(&c.before))
+        .bind(enc(&c.after))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_admin_token(&mut self, t: &AdminToken, sha256_hex: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, name, token_sha256, role, created_at, created_by, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(sha256_hex)
+        .bind(&t.role)
+        .bind(t.created_at.0)
+        .bind(&t.created_by)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_admin_token(&mut self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(Timestamp::now().0)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_signing_key(&mut self, k: &SigningKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_hex, public_hex, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(hex(&k.private_der))
+        .bind(hex(&k.public))
+        .bind(k.created_at.0)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks every signing key except `keep` as retired (now), if not already.
+    pub async fn retire_signing_keys_except(&mut self, keep: &str) -> Result<()> {
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+            .bind(Timestamp::now().0)
+            .bind(keep)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes retired keys whose tokens have all expired.
+    pub async fn prune_signing_keys(&mut self, retired_before: Timestamp) -> Result<()> {
+        sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+            .bind(retired_before.0)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Commits, bumping the inventory version so other replicas reload.
+    pub async fn commit(mut self) -> Result<()> {
+        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'inventory_version'").execute(&mut *self.tx).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL server on loopback for the test suite and prints
+# its URL. Installs the server from Debian's packages when it is missing.
+#   scripts/postgres.sh start DIR   -> prints postgres://... on stdout
+#   scripts/postgres.sh stop DIR
+set -euo pipefail
+cmd=${1:?start|stop}
+dir=${2:?data directory}
+
+find_bin() {
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+if [ "$cmd" = stop ]; then
+  bin=$(find_bin) || exit 0
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  else
+    "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  exit 0
+fi
+
+if ! bin=$(find_bin); then
+  echo "postgres.sh: installing postgresql from Debian packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_cmd=""
+  [ "$(id -u)" != 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq >&2
+  $sudo_cmd apt-get install -y -qq postgresql >&2
+  bin=$(find_bin)
+fi
+
+port=${WARDEN_TEST_PG_PORT:-$((20000 + RANDOM % 20000))}
+rm -rf "$dir"
+mkdir -p "$dir"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  # initdb refuses to run as root.
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  chown postgres "$dir"
+  as_pg=(runuser -u postgres --)
+fi
+"${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U warden --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+  || { cat "$dir/initdb.log" >&2; exit 1; }
+"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" start >&2 \
+  || { cat "$dir/server.log" >&2; exit 1; }
+echo "postgres://warden@127.0.0.1:$port/postgres"
