@@ -180,7 +180,9 @@ fn key_from_row(row: &AnyRow) -> Result<SigningKey> {
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            d.is_unique_violation() || d.message().contains("UNIQUE constraint failed") || d.code().as_deref() == Some("23505")
+            d.is_unique_violation()
+                || d.message().contains("UNIQUE constraint failed")
+                || d.code().as_deref() == Some("23505")
         }
         _ => false,
     }
@@ -196,7 +198,9 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Config(format!("unsupported store URL {url:?}: use sqlite://PATH or postgres://...")));
+            return Err(StoreError::Config(format!(
+                "unsupported store URL {url:?}: use sqlite://PATH or postgres://..."
+            )));
         };
         let url = match backend {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
@@ -209,7 +213,9 @@ impl Store {
                 Box::pin(async move {
                     // WAL lets readers (another `warden` process included) run beside the writer;
                     // synchronous=FULL makes a commit durable before it returns.
-                    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 10000"] {
+                    for pragma in
+                        ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 10000"]
+                    {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -244,7 +250,10 @@ impl Store {
 
     /// Increases on every inventory write; replicas poll it.
     pub async fn version(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT value FROM meta WHERE key = 'inventory_version'").fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(sqlx::query("SELECT value FROM meta WHERE key = 'inventory_version'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentRecord>> {
@@ -253,7 +262,8 @@ impl Store {
     }
 
     pub async fn agent(&self, name: &str) -> Result<Option<AgentRecord>> {
-        let row = sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         row.as_ref().map(agent_from_row).transpose()
     }
 
@@ -332,7 +342,8 @@ pub struct Write<'a> {
 
 impl Write<'_> {
     pub async fn agent(&mut self, name: &str) -> Result<Option<AgentRecord>> {
-        let row = sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await?;
+        let row =
+            sqlx::query("SELECT record FROM agents WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await?;
         row.as_ref().map(agent_from_row).transpose()
     }
 
@@ -349,14 +360,15 @@ impl Write<'_> {
     /// Inserts a new agent; a taken name or id is a conflict.
     pub async fn insert_agent(&mut self, rec: &AgentRecord, secret_hash: Option<&str>) -> Result<()> {
         let json = serde_json::to_string(rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let r = sqlx::query("INSERT INTO agents (name, id, record, secret_hash, updated_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&rec.spec.name)
-            .bind(&rec.id)
-            .bind(json)
-            .bind(secret_hash)
-            .bind(rec.updated_at.0)
-            .execute(&mut *self.tx)
-            .await;
+        let r =
+            sqlx::query("INSERT INTO agents (name, id, record, secret_hash, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&rec.spec.name)
+                .bind(&rec.id)
+                .bind(json)
+                .bind(secret_hash)
+                .bind(rec.updated_at.0)
+                .execute(&mut *self.tx)
+                .await;
         match r {
             Err(e) if is_unique_violation(&e) => {
                 Err(StoreError::Conflict(format!("agent {:?} already exists", rec.spec.name)))

@@ -152,7 +152,10 @@ async fn sqlite() {
 #[tokio::test]
 async fn postgres() {
     let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
-        assert!(std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(), "WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not");
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not"
+        );
         eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
         return;
     };
