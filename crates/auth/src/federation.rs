@@ -43,6 +43,8 @@ pub struct FederatedSubject {
     pub issuer: String,
     pub subject: String,
     pub agent: String,
+    /// `iat`, when the token carries one.
+    pub issued_at: Option<i64>,
 }
 
 struct Cached {
@@ -171,7 +173,8 @@ impl Federation {
             None if issuer.spec.claim_is_agent_name => subject.clone(),
             None => return Err(TokenError::Unmapped(subject)),
         };
-        Ok(FederatedSubject { issuer: issuer.spec.issuer.clone(), subject, agent })
+        let issued_at = claims.get("iat").and_then(Value::as_i64);
+        Ok(FederatedSubject { issuer: issuer.spec.issuer.clone(), subject, agent, issued_at })
     }
 
     fn cached_key(&self, issuer: &Issuer, kid: &str) -> Option<Jwk> {

@@ -1,5 +1,7 @@
 //! `warden`: the governance gateway for autonomous AI agents.
 
+mod admin;
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -42,11 +44,92 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Apply a declared inventory (agents and separation exceptions). Idempotent.
+    Apply {
+        #[arg(long, short)]
+        file: PathBuf,
+        /// Print the diff; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Why (recorded with every change) [default: "warden apply -f FILE"].
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: admin::Remote,
+    },
+    /// Manage agents in the inventory (over the admin API).
+    Agent {
+        #[command(subcommand)]
+        command: admin::AgentCommand,
+        #[command(flatten)]
+        remote: admin::Remote,
+    },
+    /// Inventory reports.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+        #[command(flatten)]
+        remote: admin::Remote,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        remote: admin::Remote,
+    },
+    /// Admin access.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Run the built-in demo MCP server (stdio by default).
     DemoUpstream {
         /// Serve Streamable HTTP on this address instead of stdio.
         #[arg(long)]
         http: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// For every bot: owner, reachable systems, credentials, where stored, how revoked, review state.
+    Report {
+        #[arg(long, value_enum, default_value = "md")]
+        format: admin::Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; older keys verify until their tokens expire.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Admin tokens.
+    Token {
+        #[command(subcommand)]
+        command: AdminTokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTokenCommand {
+    /// Create an admin token directly in the store (bootstrap; needs access to the data dir or database).
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data")]
+        data_dir: PathBuf,
+        /// Store URL [default: sqlite in the data dir]; or the config's store.url via --config.
+        #[arg(long, env = "WARDEN_STORE_URL")]
+        store_url: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -70,6 +153,19 @@ fn main() -> std::process::ExitCode {
         Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
         Command::Token { command } => token(command),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
+        Command::Apply { file, dry_run, reason, remote } => {
+            runtime().and_then(|rt| rt.block_on(admin::apply(&remote, &file, dry_run, reason)))
+        }
+        Command::Agent { command, remote } => runtime().and_then(|rt| rt.block_on(admin::agent(&remote, command))),
+        Command::Inventory { command: InventoryCommand::Report { format }, remote } => {
+            runtime().and_then(|rt| rt.block_on(admin::report(&remote, format)))
+        }
+        Command::Keys { command: KeysCommand::Rotate, remote } => {
+            runtime().and_then(|rt| rt.block_on(admin::rotate_keys(&remote)))
+        }
+        Command::Admin { command: AdminCommand::Token { command } } => {
+            runtime().and_then(|rt| rt.block_on(admin_token(command)))
+        }
         Command::Serve { config, listen, data_dir, demo } => {
             init_logging();
             runtime().and_then(|rt| rt.block_on(serve(config, listen, data_dir, demo)))
@@ -131,6 +227,35 @@ fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The store URL: explicit, else the config's `store.url`, else SQLite in the data dir.
+fn store_url(explicit: Option<String>, config: Option<&Config>, data_dir: &std::path::Path) -> anyhow::Result<String> {
+    if let Some(u) = explicit.or_else(|| config.and_then(|c| c.store.url.as_ref().map(|u| u.0.clone()))) {
+        return Ok(u);
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    Ok(format!("sqlite://{}", data_dir.join("warden.db").display()))
+}
+
+async fn admin_token(cmd: AdminTokenCommand) -> anyhow::Result<()> {
+    let AdminTokenCommand::Create { role, name, data_dir, store_url: explicit, config } = cmd;
+    let config = config.map(|p| warden_config::load(&p)).transpose()?;
+    let url = store_url(explicit, config.as_ref(), &data_dir)?;
+    let store = warden_store::Store::open(&url).await.with_context(|| format!("opening store {url}"))?;
+    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let (t, token) =
+        warden_gateway::api::create_admin_token_in(&store, &name, &role, &by).await.map_err(|e| match e {
+            warden_gateway::inventory::ControlError::Invalid(f) => {
+                anyhow::anyhow!(f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            }
+            e => anyhow::anyhow!(e),
+        })?;
+    store.close().await;
+    println!("admin token {} (role {}, id {})", t.name, t.role, t.id);
+    println!("{token}");
+    eprintln!("Shown once. Use it as WARDEN_ADMIN_TOKEN.");
+    Ok(())
+}
+
 async fn demo_upstream(http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     match http {
         Some(addr) => {
@@ -186,25 +311,77 @@ async fn serve(
             bail!("no config: pass --config warden.yaml, or --demo for the built-in demo")
         }
     };
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let url = store_url(None, Some(&config), &data_dir)?;
+    let store = std::sync::Arc::new(
+        warden_store::Store::open(&url).await.with_context(|| format!("opening store {}", redact_url(&url)))?,
+    );
     let addr = listen
         .or(config.server.listen.map(|l| l.0))
         .unwrap_or_else(|| warden_config::DEFAULT_LISTEN.parse().expect("static"));
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
-    let gw = warden_gateway::Gateway::new(&config)?;
-    let conflicts = gw.start().await;
+    let gw = warden_gateway::Gateway::new(&config, store, local)?;
+    let conflicts = gw.start().await?;
     if !conflicts.is_empty() {
         gw.shutdown().await;
         bail!("name collisions between upstreams:\n  {}", conflicts.join("\n  "));
     }
     if let Some(t) = &demo_token {
-        print_demo_banner(&local, t);
+        let admin_token = demo_inventory(&gw).await?;
+        print_demo_banner(&local, t, &admin_token);
     }
     warden_gateway::serve(gw, listener, shutdown_signal()).await
 }
 
-fn print_demo_banner(addr: &std::net::SocketAddr, token: &str) {
+/// Hides a password in a database URL for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Demo: an inventory record for demo-bot (so the kill switch works on it) and a
+/// fresh admin token (earlier demo admin tokens are revoked).
+async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow::Result<String> {
+    if gw.store.agent("demo-bot").await?.is_none() {
+        let spec: warden_core::inventory::AgentSpec = serde_json::from_value(serde_json::json!({
+            "name": "demo-bot", "owner": "demo@example.com", "team": "demo",
+            "purpose": "Warden demo agent", "allow_tools": ["*"], "deny_tools": ["crash"],
+            "allow_resources": ["*"], "allow_prompts": ["*"]
+        }))?;
+        warden_gateway::inventory::create(gw, spec, "warden serve --demo", "demo setup")
+            .await
+            .map_err(|e| anyhow::anyhow!("demo inventory: {e:?}"))?;
+    }
+    let old: Vec<String> = gw
+        .store
+        .admin_tokens()
+        .await?
+        .into_iter()
+        .filter(|t| t.name == "demo" && t.revoked_at.is_none())
+        .map(|t| t.id)
+        .collect();
+    if !old.is_empty() {
+        let mut w = gw.store.write().await?;
+        for id in &old {
+            w.revoke_admin_token(id).await?;
+        }
+        w.commit().await?;
+    }
+    let (_, token) = warden_gateway::api::create_admin_token_in(&gw.store, "demo", "admin", "warden serve --demo")
+        .await
+        .map_err(|e| anyhow::anyhow!("demo admin token: {e:?}"))?;
+    Ok(token)
+}
+
+fn print_demo_banner(addr: &std::net::SocketAddr, token: &str, admin_token: &str) {
     let url = format!("http://{addr}/mcp");
     println!(
         r#"
@@ -218,6 +395,10 @@ Try it:
   curl -s {url} -H 'Authorization: Bearer {token}' \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
+
+Kill switch (admin token for this demo run: {admin_token}):
+  WARDEN_ADMIN_TOKEN={admin_token} warden agent suspend demo-bot --reason "demo"
+  WARDEN_ADMIN_TOKEN={admin_token} warden agent resume demo-bot --reason "demo"
 
 OpenClaw (~/.openclaw/openclaw.json), paste under the top level:
   "mcp": {{ "servers": {{ "warden": {{

@@ -259,9 +259,8 @@ async fn name_collision_is_reported_naming_both_upstreams() {
         stdio_upstream("two", "    prefix: false\n"),
         agent("a-bot", TOKEN_A, all_access())
     );
-    let config = warden_config::parse(&yaml).unwrap();
-    let gw = warden_gateway::Gateway::new(&config).unwrap();
-    let conflicts = gw.start().await;
+    let (gw, _listener) = common::build(&yaml, common::sqlite_store().await).await;
+    let conflicts = gw.start().await.unwrap();
     gw.shutdown().await;
     assert!(
         conflicts.iter().any(|c| c.contains("tool \"echo\"") && c.contains("\"one\"") && c.contains("\"two\"")),

@@ -17,8 +17,84 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub identity: IdentityConfig,
     pub upstreams: Vec<UpstreamConfig>,
+    /// Static-token agents (less safe than inventory agents with OAuth tokens; kept for demos).
     pub agents: Vec<AgentConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`. Default: SQLite in the data dir.
+    pub url: Option<Str>,
+    /// How often each replica checks the store for inventory changes made elsewhere.
+    pub poll_interval_ms: Num<u64>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: None, poll_interval_ms: Num(1000) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// `iss` of Warden-issued tokens. Default: `server.public_url`, else `http://<listen>`.
+    pub issuer: Option<Str>,
+    /// `aud` of Warden-issued tokens.
+    pub audience: Str,
+    pub token_ttl_secs: Num<u64>,
+    /// Clock skew tolerated on `exp`/`nbf`, for Warden's own and federated tokens.
+    pub leeway_secs: Num<u64>,
+    /// Regex every inventory agent name must match.
+    pub agent_name_pattern: Str,
+    /// External issuers whose JWTs identify agents.
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            issuer: None,
+            audience: Str("warden".into()),
+            token_ttl_secs: Num(900),
+            leeway_secs: Num(30),
+            agent_name_pattern: Str(warden_core::inventory::DEFAULT_NAME_PATTERN.into()),
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    /// Exact `iss` claim.
+    pub issuer: Str,
+    pub jwks_url: HttpUrl,
+    /// Accepted `aud` values.
+    pub audiences: Vec<Str>,
+    /// The claim that names the workload.
+    #[serde(default = "default_claim")]
+    pub claim: Str,
+    /// Claim value → agent name.
+    #[serde(default)]
+    pub agents: BTreeMap<String, Name>,
+    /// Use the claim value itself as the agent name when `agents` has no entry.
+    #[serde(default)]
+    pub claim_is_agent_name: bool,
+    #[serde(default = "default_jwks_cache")]
+    pub jwks_cache_secs: Num<u64>,
+}
+
+fn default_claim() -> Str {
+    Str("sub".into())
+}
+
+fn default_jwks_cache() -> Num<u64> {
+    Num(300)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +115,9 @@ pub struct ServerConfig {
     /// call produces progress, logs or server requests. Default false: like the MCP
     /// SDK servers, answer over SSE whenever the client accepts it.
     pub json_responses: bool,
+    /// The URL agents use to reach Warden (no path), e.g. `https://warden.example.com`.
+    /// Used in OAuth metadata and as the default token issuer. Default: `http://<listen>`.
+    pub public_url: Option<HttpUrl>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +131,7 @@ impl Default for ServerConfig {
             drain_timeout_secs: Num(30),
             page_size: Num(100),
             json_responses: false,
+            public_url: None,
         }
     }
 }
@@ -495,6 +575,40 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
         if !hashes.insert(a.token_sha256.0) {
             return Err(format!("{here}: token_sha256 is shared with another agent; every agent needs its own token"));
         }
+    }
+    let id = &config.identity;
+    if let Err(e) = warden_core::inventory::NamingRule::new(&id.agent_name_pattern.0) {
+        return Err(format!("identity.agent_name_pattern: {e}"));
+    }
+    if !(60..=86_400).contains(&id.token_ttl_secs.0) {
+        return Err("identity.token_ttl_secs: must be between 60 and 86400".into());
+    }
+    if id.leeway_secs.0 > 300 {
+        return Err("identity.leeway_secs: must be at most 300".into());
+    }
+    if id.audience.0.trim().is_empty() {
+        return Err("identity.audience: must not be empty".into());
+    }
+    for (i, t) in id.trusted_issuers.iter().enumerate() {
+        if t.issuer.0.trim().is_empty() {
+            return Err(format!("identity.trusted_issuers[{i}].issuer: must not be empty"));
+        }
+        if t.audiences.is_empty() || t.audiences.iter().any(|a| a.0.trim().is_empty()) {
+            return Err(format!("identity.trusted_issuers[{i}].audiences: list at least one non-empty audience"));
+        }
+        if t.agents.is_empty() && !t.claim_is_agent_name {
+            return Err(format!(
+                "identity.trusted_issuers[{i}]: maps no one; set `agents` (claim value -> agent) or `claim_is_agent_name: true`"
+            ));
+        }
+    }
+    if let Some(u) = &config.store.url
+        && !(u.0.starts_with("sqlite:") || u.0.starts_with("postgres://") || u.0.starts_with("postgresql://"))
+    {
+        return Err("store.url: use sqlite://PATH or postgres://USER:PASS@HOST/DB".into());
+    }
+    if config.store.poll_interval_ms.0 < 50 {
+        return Err("store.poll_interval_ms: must be at least 50".into());
     }
     if config.server.max_body_bytes.0 < 1024 {
         return Err("server.max_body_bytes: must be at least 1024".into());

@@ -140,3 +140,31 @@ fn empty_file_is_defaults() {
     assert_eq!(c.server.max_body_bytes.0, 4 * 1024 * 1024);
     assert!(c.upstreams.is_empty());
 }
+
+#[test]
+fn identity_and_store_sections() {
+    let c = parse(
+        "identity:\n  token_ttl_secs: 600\n  trusted_issuers:\n    - issuer: https://k8s\n      jwks_url: https://k8s/jwks\n      audiences: [warden]\n      agents: {\"system:serviceaccount:a:b\": triage-bot}\nstore:\n  url: postgres://u@h/db\n",
+    )
+    .unwrap();
+    assert_eq!(c.identity.token_ttl_secs.0, 600);
+    assert_eq!(c.identity.trusted_issuers[0].claim.0, "sub");
+    assert_eq!(c.identity.trusted_issuers[0].agents["system:serviceaccount:a:b"].0, "triage-bot");
+    for (bad, want) in [
+        ("identity:\n  token_ttl_secs: 5\n", "identity.token_ttl_secs"),
+        ("identity:\n  agent_name_pattern: \"(\"\n", "identity.agent_name_pattern"),
+        ("identity:\n  colour: red\n", "unknown field `colour`"),
+        ("store:\n  url: mysql://x\n", "store.url"),
+        (
+            "identity:\n  trusted_issuers:\n    - issuer: x\n      jwks_url: https://k/jwks\n      audiences: [w]\n",
+            "maps no one",
+        ),
+        (
+            "identity:\n  trusted_issuers:\n    - issuer: x\n      jwks_url: ftp://k/jwks\n      audiences: [w]\n",
+            "scheme must be http",
+        ),
+    ] {
+        let err = parse(bad).unwrap_err();
+        assert!(err.contains(want), "{bad:?}: {err}");
+    }
+}

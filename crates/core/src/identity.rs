@@ -45,6 +45,16 @@ impl fmt::Debug for TokenHash {
 pub struct Agent {
     pub name: String,
     pub access: AccessRules,
+    /// Inventory id; `None` for static-token agents declared only in the config.
+    pub id: Option<String>,
+    pub team: String,
+}
+
+impl Agent {
+    /// A static-token agent from the config file.
+    pub fn declared(name: &str, access: AccessRules) -> Agent {
+        Agent { name: name.to_string(), access, id: None, team: String::new() }
+    }
 }
 
 /// The authenticated caller of one request.
@@ -90,22 +100,38 @@ impl IdentityIndex {
         Ok(IdentityIndex { by_token })
     }
 
-    /// Authenticates an `Authorization` header value.
+    /// Authenticates an `Authorization` header value against the static tokens.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
-        let header = authorization.ok_or(AuthError::MissingToken)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::InvalidToken)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::InvalidToken);
-        }
-        let token = token.trim();
-        if token.is_empty() || token.len() > 4096 {
-            return Err(AuthError::InvalidToken);
-        }
-        self.by_token
-            .get(&TokenHash::of(token))
-            .map(|agent| Identity { agent: agent.clone() })
-            .ok_or(AuthError::InvalidToken)
+        let token = bearer(authorization)?;
+        self.lookup(token).map(|agent| Identity { agent }).ok_or(AuthError::InvalidToken)
     }
+
+    /// The agent holding this static token.
+    pub fn lookup(&self, token: &str) -> Option<Arc<Agent>> {
+        self.by_token.get(&TokenHash::of(token)).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer(authorization: Option<&str>) -> Result<&str, AuthError> {
+    let header = authorization.ok_or(AuthError::MissingToken)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::InvalidToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::InvalidToken);
+    }
+    let token = token.trim();
+    if token.is_empty() || token.len() > 8192 {
+        return Err(AuthError::InvalidToken);
+    }
+    Ok(token)
 }
 
 #[cfg(test)]
@@ -113,7 +139,7 @@ mod tests {
     use super::*;
 
     fn index() -> IdentityIndex {
-        let a = Arc::new(Agent { name: "a-bot".into(), access: AccessRules::allow_all() });
+        let a = Arc::new(Agent::declared("a-bot", AccessRules::allow_all()));
         IdentityIndex::new([(TokenHash::of("secret-a"), a)]).unwrap()
     }
 
@@ -142,8 +168,8 @@ mod tests {
 
     #[test]
     fn duplicate_token_rejected() {
-        let a = Arc::new(Agent { name: "a".into(), access: AccessRules::allow_all() });
-        let b = Arc::new(Agent { name: "b".into(), access: AccessRules::allow_all() });
+        let a = Arc::new(Agent::declared("a", AccessRules::allow_all()));
+        let b = Arc::new(Agent::declared("b", AccessRules::allow_all()));
         let err = IdentityIndex::new([(TokenHash::of("t"), a), (TokenHash::of("t"), b)]).unwrap_err();
         assert!(err.contains("\"a\"") && err.contains("\"b\""), "{err}");
     }

@@ -65,15 +65,26 @@ pub struct Catalog {
     pub templates: Section,
     /// Name collisions found while merging (the later upstream's item is left out).
     pub conflicts: Vec<String>,
+    /// Which upstreams contributed (healthy and listed).
+    pub present: Vec<bool>,
 }
 
 impl Catalog {
+    pub fn has_upstream(&self, i: usize) -> bool {
+        self.present.get(i).copied().unwrap_or(false)
+    }
+
+    /// The exposed names of upstream `i`'s tools.
+    pub fn tool_names_of(&self, i: usize) -> Vec<String> {
+        self.tools.entries.iter().filter(|e| e.upstream == i).map(|e| e.exposed.clone()).collect()
+    }
+
     pub fn build(
         upstream_names: &[String],
         prefixes: &[Option<String>],
         lists: &[Option<Arc<UpstreamLists>>],
     ) -> Catalog {
-        let mut c = Catalog::default();
+        let mut c = Catalog { present: lists.iter().map(Option::is_some).collect(), ..Catalog::default() };
         for (u, l) in lists.iter().enumerate() {
             let Some(l) = l else { continue };
             let prefix = prefixes[u].as_deref();

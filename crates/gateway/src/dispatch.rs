@@ -67,7 +67,8 @@ pub async fn request(
 ) -> Reply {
     let params = params_of(msg);
     let cat = gw.catalog.load();
-    let access = &s.identity.agent.access;
+    let agent = s.agent();
+    let access = &agent.access;
     let json = |v: Value| Reply::Json(v);
     match method {
         "ping" => json(jsonrpc::result(&id, json!({}))),
@@ -241,7 +242,7 @@ fn finish(
             resp
         }
         Err(e) => {
-            tracing::warn!(agent = %s.identity.name(), %upstream, %method, error = %e, "upstream call failed");
+            tracing::warn!(agent = %s.agent_name, %upstream, %method, error = %e, "upstream call failed");
             jsonrpc::error(&id, e.code(), e.to_string())
         }
     }
@@ -307,7 +308,7 @@ async fn forward(
             }
         };
         let Some(outcome) = outcome else {
-            tracing::info!(agent = %session.identity.name(), upstream = %up.name(), %method, "call cancelled");
+            tracing::info!(agent = %session.agent_name, upstream = %up.name(), %method, "call cancelled");
             return; // dropping `call` cancels it upstream
         };
         // Events that raced the response still go out before it.
@@ -366,7 +367,8 @@ pub fn relay_log(gw: &Gateway, upstream: usize, msg: &Value) {
         if s.log_level.lock().unwrap().is_none() || !log_visible(&s, msg) {
             continue;
         }
-        let a = &s.identity.agent.access;
+        let agent = s.agent();
+        let a = &agent.access;
         let sees = cat.tools.entries.iter().any(|e| e.upstream == upstream && a.permits(ItemKind::Tool, &e.exposed))
             || cat.prompts.entries.iter().any(|e| e.upstream == upstream && a.permits(ItemKind::Prompt, &e.exposed))
             || cat

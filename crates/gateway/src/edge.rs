@@ -32,6 +32,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/mcp", post(mcp_post).get(mcp_get).delete(mcp_delete))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::report::metrics))
+        .merge(crate::oauth::routes())
+        .merge(crate::api::routes())
         .with_state(gw)
 }
 
@@ -98,7 +101,7 @@ fn host_part(v: &str) -> Option<&str> {
     }
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -113,26 +116,49 @@ fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
     rpc_error(status, &Value::Null, code, message)
 }
 
-fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
+pub(crate) fn header_str(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// DNS-rebinding guard and authentication, shared by POST, GET and DELETE.
-fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
+/// DNS-rebinding guard, shared by every route that serves agents or admins.
+pub(crate) fn check_host(gw: &Gateway, h: &HeaderMap) -> Result<(), Response> {
     if !gw.hosts.check_host(header_str(h, header::HOST)) {
         return Err(refuse(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, "Forbidden: Host header is not allowed"));
     }
     if !gw.hosts.check_origin(header_str(h, header::ORIGIN)) {
         return Err(refuse(StatusCode::FORBIDDEN, jsonrpc::INVALID_REQUEST, "Forbidden: Origin is not allowed"));
     }
-    gw.identities.authenticate(header_str(h, header::AUTHORIZATION)).map_err(|e| {
-        let (challenge, msg) = match e {
-            AuthError::MissingToken => ("Bearer realm=\"warden\"", "missing bearer token"),
-            AuthError::InvalidToken => ("Bearer realm=\"warden\", error=\"invalid_token\"", "invalid bearer token"),
+    Ok(())
+}
+
+/// The URL agents reach Warden at: `server.public_url`, else from the (already
+/// allow-listed) `Host` header.
+pub(crate) fn base_url(gw: &Gateway, h: &HeaderMap) -> String {
+    match &gw.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://{}", header_str(h, header::HOST).unwrap_or("localhost")),
+    }
+}
+
+/// DNS-rebinding guard and authentication, shared by POST, GET and DELETE.
+async fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
+    check_host(gw, h)?;
+    gw.directory.authenticate(header_str(h, header::AUTHORIZATION)).await.map_err(|refusal| {
+        tracing::info!(reason = %refusal.reason, "request refused: unauthenticated");
+        let meta = format!("{}/.well-known/oauth-protected-resource/mcp", base_url(gw, h));
+        let (challenge, msg) = match refusal.kind {
+            AuthError::MissingToken => {
+                (format!("Bearer realm=\"warden\", resource_metadata=\"{meta}\""), "missing bearer token")
+            }
+            AuthError::InvalidToken => (
+                format!("Bearer realm=\"warden\", error=\"invalid_token\", resource_metadata=\"{meta}\""),
+                "invalid bearer token",
+            ),
         };
-        tracing::info!(reason = msg, "request refused: unauthenticated");
         let mut r = json_response(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized", "error_description": msg}));
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
         r
     })
 }
@@ -161,6 +187,7 @@ fn session_of(gw: &Gateway, h: &HeaderMap, who: &Identity) -> Result<Arc<Session
         ));
     }
     s.touch();
+    s.refresh(who);
     Ok(s)
 }
 
@@ -180,7 +207,7 @@ async fn read_body(gw: &Gateway, h: &HeaderMap, body: Body) -> Result<Bytes, Res
 }
 
 async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
-    let who = match admit(&gw, &h) {
+    let who = match admit(&gw, &h).await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -217,7 +244,7 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     {
         let params = msg.get("params").cloned().unwrap_or(json!({}));
         let (session, resp) = dispatch::initialize(&gw, who, id, &params);
-        tracing::info!(agent = %session.identity.name(), session = %session.id, version = %session.protocol_version, "session started");
+        tracing::info!(agent = %session.agent_name, session = %session.id, version = %session.protocol_version, "session started");
         let mut r = json_response(StatusCode::OK, resp);
         r.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex id"));
         return r;
@@ -261,7 +288,7 @@ fn sse_response(first: Option<Value>, rx: Option<mpsc::Receiver<Value>>) -> Resp
 }
 
 async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
-    let s = match admit(&gw, &h).and_then(|who| session_of(&gw, &h, &who)) {
+    let s = match admit(&gw, &h).await.and_then(|who| session_of(&gw, &h, &who)) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -291,13 +318,13 @@ async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
 }
 
 async fn mcp_delete(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
-    let s = match admit(&gw, &h).and_then(|who| session_of(&gw, &h, &who)) {
+    let s = match admit(&gw, &h).await.and_then(|who| session_of(&gw, &h, &who)) {
         Ok(s) => s,
         Err(r) => return r,
     };
     gw.sessions.remove(&s.id);
     dispatch::end_session(&gw, &s).await;
-    tracing::info!(agent = %s.identity.name(), session = %s.id, "session ended by client");
+    tracing::info!(agent = %s.agent_name, session = %s.id, "session ended by client");
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -6,10 +6,20 @@
 //!   catalog, or routed to one upstream with its events relayed back.
 //! - [`catalog`]: the merged, prefixed catalog.
 //! - [`session`]: downstream sessions bound to identities.
+//! - [`directory`]: bearer token → identity, against the live inventory.
+//! - [`inventory`]: inventory changes (one transaction each) and their publication.
+//! - [`api`]: the admin REST API under `/api/v1`, with its OpenAPI document.
+//! - [`oauth`]: `/oauth/token` and the `/.well-known` metadata and key set.
+//! - [`report`]: the inventory report (md, csv, json) and `/metrics`.
 
+pub mod api;
 pub mod catalog;
+pub mod directory;
 pub mod dispatch;
 pub mod edge;
+pub mod inventory;
+pub mod oauth;
+pub mod report;
 pub mod session;
 
 use std::collections::HashMap;
@@ -28,7 +38,11 @@ use crate::catalog::{Catalog, UpstreamLists};
 use crate::session::Sessions;
 
 pub struct Gateway {
-    pub identities: IdentityIndex,
+    pub directory: directory::Directory,
+    pub store: Arc<warden_store::Store>,
+    /// `server.public_url` without a trailing slash, when configured.
+    pub public_url: Option<String>,
+    pub store_poll: Duration,
     pub upstreams: Vec<Arc<Upstream>>,
     pub upstream_names: Vec<String>,
     pub prefixes: Vec<Option<String>>,
@@ -54,14 +68,46 @@ pub struct Limits {
 }
 
 impl Gateway {
-    /// Builds the gateway from a validated config. Upstreams are not started yet.
-    pub fn new(config: &Config) -> anyhow::Result<Arc<Gateway>> {
-        let agents = config
-            .agents
-            .iter()
-            .map(|a| (a.token_sha256.0, Arc::new(Agent { name: a.name.0.clone(), access: a.access_rules() })));
+    /// Builds the gateway from a validated config and an open store. Upstreams are
+    /// not started and the inventory is not loaded until [`Gateway::start`].
+    pub fn new(config: &Config, store: Arc<warden_store::Store>, listen: SocketAddr) -> anyhow::Result<Arc<Gateway>> {
+        let agents =
+            config.agents.iter().map(|a| (a.token_sha256.0, Arc::new(Agent::declared(&a.name.0, a.access_rules()))));
         let identities = IdentityIndex::new(agents).map_err(anyhow::Error::msg)?;
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?;
+        let public_url = config.server.public_url.as_ref().map(|u| u.0.as_str().trim_end_matches('/').to_string());
+        let id = &config.identity;
+        let issuer = id
+            .issuer
+            .as_ref()
+            .map(|i| i.0.clone())
+            .or_else(|| public_url.clone())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let settings = warden_auth::keys::TokenSettings {
+            issuer,
+            audience: id.audience.0.clone(),
+            ttl_secs: id.token_ttl_secs.0 as i64,
+            leeway_secs: id.leeway_secs.0,
+        };
+        let federation = warden_auth::federation::Federation::new(
+            id.trusted_issuers
+                .iter()
+                .map(|t| warden_auth::federation::IssuerSpec {
+                    issuer: t.issuer.0.clone(),
+                    jwks_url: t.jwks_url.0.to_string(),
+                    audiences: t.audiences.iter().map(|a| a.0.clone()).collect(),
+                    claim: t.claim.0.clone(),
+                    agents: t.agents.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+                    claim_is_agent_name: t.claim_is_agent_name,
+                    leeway_secs: id.leeway_secs.0,
+                    cache_ttl: Duration::from_secs(t.jwks_cache_secs.0.max(1)),
+                    min_refresh: Duration::from_secs(10),
+                })
+                .collect(),
+            client.clone(),
+        );
+        let naming = warden_core::inventory::NamingRule::new(&id.agent_name_pattern.0).map_err(anyhow::Error::msg)?;
+        let directory = directory::Directory::new(identities, federation, naming, settings);
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             let transport = match u.transport {
@@ -88,7 +134,10 @@ impl Gateway {
         let n = upstreams.len();
         let s = &config.server;
         Ok(Arc::new(Gateway {
-            identities,
+            directory,
+            store,
+            public_url,
+            store_poll: Duration::from_millis(config.store.poll_interval_ms.0),
             upstream_names: config.upstreams.iter().map(|u| u.name.0.clone()).collect(),
             prefixes: (0..n).map(|i| config.prefix_of(i)).collect(),
             include: config
@@ -118,7 +167,8 @@ impl Gateway {
 
     /// Starts every upstream supervisor and waits (bounded by the longest connect
     /// timeout) for the first connection round. Returns name collisions found then.
-    pub async fn start(self: &Arc<Self>) -> Vec<String> {
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<Vec<String>> {
+        inventory::publish(self).await.map_err(|e| anyhow::anyhow!("loading the inventory: {e}"))?;
         let events: Arc<dyn UpstreamEvents> = Arc::new(Events(Arc::downgrade(self)));
         for u in &self.upstreams {
             u.start(events.clone());
@@ -139,7 +189,36 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.catalog.load().conflicts.clone()
+        Ok(self.catalog.load().conflicts.clone())
+    }
+
+    /// Closes every session of `agent` (kill switch); returns how many.
+    pub async fn close_agent_sessions(self: &Arc<Self>, agent: &str) -> usize {
+        let gone = self.sessions.remove_agent(agent);
+        for s in &gone {
+            dispatch::end_session(self, s).await;
+        }
+        gone.len()
+    }
+
+    /// Follows inventory changes made by other replicas (or other processes).
+    async fn follow_store(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.store_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.store.version().await {
+                Ok(v) if v == self.directory.live().version => {}
+                Ok(_) => {
+                    if let Err(e) = inventory::publish(&self).await {
+                        tracing::error!(error = %e, "inventory reload failed; keeping the previous view");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store unreachable; inventory changes from other replicas are not seen")
+                }
+            }
+        }
     }
 
     pub async fn shutdown(&self) {
@@ -325,6 +404,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let app = edge::router(gw.clone());
+    let follower = tokio::spawn(gw.clone().follow_store());
     let reaper = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -364,6 +444,7 @@ pub async fn serve(
         }
     }
     reaper.abort();
+    follower.abort();
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use warden_core::identity::Identity;
+use warden_core::identity::{Agent, Identity};
 use warden_core::jsonrpc::IdKey;
 use warden_mcp::ServerRequest;
 
 pub struct Session {
     pub id: String,
-    pub identity: Identity,
+    /// The agent this session is bound to (never changes).
+    pub agent_name: String,
+    /// That agent's current definition: refreshed when its access rules change.
+    agent: arc_swap::ArcSwap<Agent>,
     pub protocol_version: String,
     pub client_capabilities: Value,
     /// Minimum severity the client asked for with `logging/setLevel` (syslog order, 0 = debug).
@@ -31,6 +34,26 @@ pub struct Session {
 }
 
 impl Session {
+    pub fn agent(&self) -> Arc<Agent> {
+        self.agent.load_full()
+    }
+
+    /// Swaps in the caller's current agent definition when it changed.
+    pub fn refresh(&self, who: &Identity) {
+        if !Arc::ptr_eq(&self.agent.load(), &who.agent) {
+            self.agent.store(who.agent.clone());
+        }
+    }
+
+    /// Ends the GET stream and cancels every call in flight.
+    pub fn close(&self) {
+        self.stream.lock().unwrap().take();
+        for (_, cancel) in self.inflight.lock().unwrap().drain() {
+            let _ = cancel.send(());
+        }
+        self.relayed.lock().unwrap().clear();
+    }
+
     pub fn touch(&self) {
         *self.last_active.lock().unwrap() = Instant::now();
     }
@@ -74,7 +97,8 @@ impl Sessions {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let s = Arc::new(Session {
             id: id.clone(),
-            identity,
+            agent_name: identity.agent.name.clone(),
+            agent: arc_swap::ArcSwap::new(identity.agent),
             protocol_version,
             client_capabilities,
             log_level: Mutex::new(None),
@@ -92,7 +116,7 @@ impl Sessions {
     /// The session, only if it belongs to `identity`.
     pub fn get(&self, id: &str, identity: &Identity) -> Option<Arc<Session>> {
         let s = self.map.read().unwrap().get(id).cloned()?;
-        s.identity.same_principal(identity).then_some(s)
+        (s.agent_name == identity.agent.name).then_some(s)
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
@@ -117,6 +141,18 @@ impl Sessions {
         let dead: Vec<String> =
             map.iter().filter(|(_, s)| !s.busy() && s.idle_for() > ttl).map(|(k, _)| k.clone()).collect();
         dead.iter().filter_map(|k| map.remove(k)).collect()
+    }
+
+    /// Removes and closes every session of `agent`.
+    pub fn remove_agent(&self, agent: &str) -> Vec<Arc<Session>> {
+        let mut map = self.map.write().unwrap();
+        let ids: Vec<String> = map.iter().filter(|(_, s)| s.agent_name == agent).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<Arc<Session>> = ids.iter().filter_map(|k| map.remove(k)).collect();
+        drop(map);
+        for s in &gone {
+            s.close();
+        }
+        gone
     }
 
     /// Ends every GET stream (used when draining).

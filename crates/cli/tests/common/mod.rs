@@ -44,17 +44,44 @@ pub struct TestGateway {
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// A fresh SQLite store in a temporary directory.
+pub async fn sqlite_store() -> Arc<warden_store::Store> {
+    let dir = std::env::temp_dir().join(format!("warden-test-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Arc::new(warden_store::Store::open(&format!("sqlite://{}", dir.join("warden.db").display())).await.expect("store"))
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}-{t}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Builds a gateway on a fresh loopback port (not yet serving).
+pub async fn build(
+    yaml: &str,
+    store: Arc<warden_store::Store>,
+) -> (Arc<warden_gateway::Gateway>, tokio::net::TcpListener) {
+    let config = warden_config::parse(yaml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{yaml}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = warden_gateway::Gateway::new(&config, store, listener.local_addr().unwrap()).expect("gateway");
+    (gw, listener)
+}
+
 impl TestGateway {
     pub async fn start(yaml: &str) -> TestGateway {
-        let config = warden_config::parse(yaml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{yaml}"));
-        let gw = warden_gateway::Gateway::new(&config).expect("gateway");
-        let conflicts = gw.start().await;
-        assert!(conflicts.is_empty(), "unexpected conflicts: {conflicts:?}");
-        Self::serve(gw).await
+        Self::start_with(yaml, sqlite_store().await).await
     }
 
-    pub async fn serve(gw: Arc<warden_gateway::Gateway>) -> TestGateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub async fn start_with(yaml: &str, store: Arc<warden_store::Store>) -> TestGateway {
+        let (gw, listener) = build(yaml, store).await;
+        let conflicts = gw.start().await.expect("start");
+        assert!(conflicts.is_empty(), "unexpected conflicts: {conflicts:?}");
+        Self::serve(gw, listener).await
+    }
+
+    pub async fn serve(gw: Arc<warden_gateway::Gateway>, listener: tokio::net::TcpListener) -> TestGateway {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(warden_gateway::serve(gw.clone(), listener, async move {
@@ -65,6 +92,10 @@ impl TestGateway {
 
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub fn client(&self, token: &str) -> Client {

@@ -1,0 +1,437 @@
+//! Admin verbs over HTTP: `warden agent …`, `warden apply`, `warden inventory
+//! report`, `warden keys rotate`. Each is one call to the admin REST API of a
+//! running gateway, authenticated with an admin token (`$WARDEN_ADMIN_TOKEN`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use warden_core::inventory::{AgentSpec, DataAccess};
+
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// Base URL of a running gateway.
+    #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8470", global = true)]
+    pub server: String,
+    /// Admin token (`warden admin token create`).
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent from a file or flags; prints its client secret once.
+    Create {
+        #[command(flatten)]
+        fields: SpecFields,
+        /// Why (recorded with the change).
+        #[arg(long, default_value = "created with the CLI")]
+        reason: String,
+    },
+    /// List agents.
+    List {
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        /// Only agents whose review is overdue.
+        #[arg(long)]
+        overdue: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one agent (JSON).
+    Show { name: String },
+    /// Change an agent: a whole spec from a file, or individual fields.
+    Update {
+        name: String,
+        #[command(flatten)]
+        fields: SpecFields,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stamp a review.
+    Review {
+        name: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Kill switch: refuse every request and token of the agent, close its sessions.
+    Suspend {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension (tokens issued before it stay dead).
+    Resume {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Suspend for good, revoke the client secret, write the offboarding record.
+    Offboard {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Issue a new client secret (the old one stops working).
+    RotateSecret {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every recorded change to the agent: who, when, what, why.
+    History { name: String },
+}
+
+#[derive(Args, Default)]
+pub struct SpecFields {
+    /// YAML or JSON agent spec (the same shape as one entry of `warden apply`).
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub purpose: Option<String>,
+    #[arg(long, value_enum)]
+    pub data_access: Option<Access>,
+    /// External channel (repeatable); replaces the list when given.
+    #[arg(long = "channel")]
+    pub channels: Vec<String>,
+    /// Allowed tool glob (repeatable); replaces the list when given.
+    #[arg(long = "allow-tool")]
+    pub allow_tools: Vec<String>,
+    /// Denied tool glob (repeatable); replaces the list when given.
+    #[arg(long = "deny-tool")]
+    pub deny_tools: Vec<String>,
+    /// key=value (repeatable); replaces the labels when given.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    #[arg(long)]
+    pub review_cadence_days: Option<u32>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Access {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Md,
+    Csv,
+    Json,
+}
+
+fn read_doc(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_norway::from_str(&text).with_context(|| format!("{}: not YAML/JSON", path.display()))?;
+    Ok(v)
+}
+
+impl SpecFields {
+    /// Applies file and flags over `base` (the current spec on update, empty on create).
+    fn merge(&self, base: Option<AgentSpec>) -> anyhow::Result<AgentSpec> {
+        let mut v = match (&self.file, base) {
+            (Some(path), _) => read_doc(path)?,
+            (None, Some(b)) => serde_json::to_value(b)?,
+            (None, None) => json!({}),
+        };
+        let o = v.as_object_mut().context("an agent spec is a mapping")?;
+        let mut set = |k: &str, val: Value| {
+            o.insert(k.to_string(), val);
+        };
+        if let Some(x) = &self.name {
+            set("name", json!(x));
+        }
+        if let Some(x) = &self.owner {
+            set("owner", json!(x));
+        }
+        if let Some(x) = &self.team {
+            set("team", json!(x));
+        }
+        if let Some(x) = &self.purpose {
+            set("purpose", json!(x));
+        }
+        if let Some(x) = self.data_access {
+            let d = match x {
+                Access::Public => DataAccess::Public,
+                Access::Internal => DataAccess::Internal,
+                Access::Confidential => DataAccess::Confidential,
+                Access::Restricted => DataAccess::Restricted,
+            };
+            set("data_access", json!(d));
+        }
+        if !self.channels.is_empty() {
+            set("external_channels", json!(self.channels));
+        }
+        if !self.allow_tools.is_empty() {
+            set("allow_tools", json!(self.allow_tools));
+        }
+        if !self.deny_tools.is_empty() {
+            set("deny_tools", json!(self.deny_tools));
+        }
+        if !self.labels.is_empty() {
+            let mut m = BTreeMap::new();
+            for l in &self.labels {
+                let (k, val) = l.split_once('=').with_context(|| format!("--label {l:?}: use key=value"))?;
+                m.insert(k.to_string(), val.to_string());
+            }
+            set("labels", json!(m));
+        }
+        if let Some(d) = self.review_cadence_days {
+            set("review_cadence_days", json!(d));
+        }
+        serde_json::from_value(v).context("agent spec")
+    }
+}
+
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    pub fn new(r: &Remote) -> anyhow::Result<Api> {
+        let token = r.token.clone().filter(|t| !t.is_empty()).context(
+            "no admin token: set WARDEN_ADMIN_TOKEN or pass --token (create one with `warden admin token create`)",
+        )?;
+        Ok(Api { http: reqwest::Client::new(), base: r.server.trim_end_matches('/').to_string(), token })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        reason: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut rb = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        if let Some(r) = reason {
+            rb = rb.header("x-warden-reason", r);
+        }
+        let resp = rb.send().await.with_context(|| format!("cannot reach Warden at {}", self.base))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or_default();
+        let mut msg = format!("{status}: {}", body["error"]["message"].as_str().unwrap_or("request failed"));
+        if let Some(fields) = body["error"]["fields"].as_array() {
+            for f in fields {
+                msg.push_str(&format!(
+                    "\n  {}: {}",
+                    f["field"].as_str().unwrap_or("?"),
+                    f["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        bail!(msg)
+    }
+
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        reason: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        Ok(self.call(method, path, body, reason).await?.json().await?)
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn agent(remote: &Remote, cmd: AgentCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api::new(remote)?;
+    match cmd {
+        AgentCommand::Create { fields, reason } => {
+            let spec = fields.merge(None)?;
+            let v = api.json(Method::POST, "/api/v1/agents", Some(serde_json::to_value(&spec)?), Some(&reason)).await?;
+            println!("created agent {} (id {})", v["name"].as_str().unwrap_or(""), v["id"].as_str().unwrap_or(""));
+            println!("client_id:     {}", v["client_id"].as_str().unwrap_or(""));
+            println!("client_secret: {}", v["client_secret"].as_str().unwrap_or(""));
+            println!(
+                "The secret is shown once. Exchange it at {}/oauth/token (grant_type=client_credentials).",
+                api.base
+            );
+        }
+        AgentCommand::List { team, owner, status, overdue, json } => {
+            let mut q = Vec::new();
+            for (k, v) in [("team", team), ("owner", owner), ("status", status)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", enc(&v)));
+                }
+            }
+            if overdue {
+                q.push("overdue=true".into());
+            }
+            let path =
+                if q.is_empty() { "/api/v1/agents".to_string() } else { format!("/api/v1/agents?{}", q.join("&")) };
+            let v = api.json(Method::GET, &path, None, None).await?;
+            if json {
+                println!("{}", pretty(&v));
+            } else {
+                println!("{:<28} {:<11} {:<28} {:<14} {:<12} REVIEW DUE", "NAME", "STATUS", "OWNER", "TEAM", "DATA");
+                for a in v["agents"].as_array().into_iter().flatten() {
+                    let due = a["review_due"].as_str().unwrap_or("");
+                    let mark = if a["review_overdue"] == true { " (OVERDUE)" } else { "" };
+                    println!(
+                        "{:<28} {:<11} {:<28} {:<14} {:<12} {due}{mark}",
+                        a["name"].as_str().unwrap_or(""),
+                        a["status"].as_str().unwrap_or(""),
+                        a["owner"].as_str().unwrap_or(""),
+                        a["team"].as_str().unwrap_or(""),
+                        a["data_access"].as_str().unwrap_or(""),
+                    );
+                }
+            }
+        }
+        AgentCommand::Show { name } => {
+            println!(
+                "{}",
+                pretty(&api.json(Method::GET, &format!("/api/v1/agents/{}", enc(&name)), None, None).await?)
+            );
+        }
+        AgentCommand::Update { name, fields, reason } => {
+            let current = api.json(Method::GET, &format!("/api/v1/agents/{}", enc(&name)), None, None).await?;
+            let base: AgentSpec = spec_of(&current)?;
+            let spec = fields.merge(Some(base))?;
+            let v = api
+                .json(
+                    Method::PUT,
+                    &format!("/api/v1/agents/{}", enc(&name)),
+                    Some(serde_json::to_value(&spec)?),
+                    Some(&reason),
+                )
+                .await?;
+            println!("{}", if v["changed"] == true { format!("updated {name}") } else { format!("{name}: no change") });
+        }
+        AgentCommand::Review { name, note } => {
+            let v = api
+                .json(Method::POST, &format!("/api/v1/agents/{}/review", enc(&name)), Some(json!({"note": note})), None)
+                .await?;
+            println!("reviewed {name}; next review due {}", v["review_due"].as_str().unwrap_or(""));
+        }
+        AgentCommand::Suspend { name, reason } => lifecycle(&api, &name, "suspend", &reason).await?,
+        AgentCommand::Resume { name, reason } => lifecycle(&api, &name, "resume", &reason).await?,
+        AgentCommand::Offboard { name, reason } => lifecycle(&api, &name, "offboard", &reason).await?,
+        AgentCommand::RotateSecret { name, reason } => {
+            let v = api
+                .json(
+                    Method::POST,
+                    &format!("/api/v1/agents/{}/secret", enc(&name)),
+                    Some(json!({"reason": reason})),
+                    None,
+                )
+                .await?;
+            println!("client_secret: {}", v["client_secret"].as_str().unwrap_or(""));
+        }
+        AgentCommand::History { name } => {
+            println!(
+                "{}",
+                pretty(&api.json(Method::GET, &format!("/api/v1/agents/{}/changes", enc(&name)), None, None).await?)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The declared part of an API agent view.
+fn spec_of(view: &Value) -> anyhow::Result<AgentSpec> {
+    let mut v = view.clone();
+    let o = v.as_object_mut().context("agent view")?;
+    let minimal: AgentSpec = serde_json::from_value(json!({"name": "x", "owner": "y@z.io"}))?;
+    let keep: Vec<String> = serde_json::to_value(minimal)?.as_object().context("spec")?.keys().cloned().collect();
+    o.retain(|k, _| keep.contains(k));
+    Ok(serde_json::from_value(v)?)
+}
+
+async fn lifecycle(api: &Api, name: &str, verb: &str, reason: &str) -> anyhow::Result<()> {
+    let v = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{}/{verb}", enc(name)),
+            Some(json!({"reason": reason})),
+            None,
+        )
+        .await?;
+    println!("{name}: {}", v["status"].as_str().unwrap_or(""));
+    for r in v["revocation"]["revoked"].as_array().into_iter().flatten() {
+        println!("  revoked: {}", r.as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+pub async fn apply(remote: &Remote, file: &Path, dry_run: bool, reason: Option<String>) -> anyhow::Result<()> {
+    let doc = read_doc(file)?;
+    let doc: warden_gateway::inventory::ApplyDoc =
+        serde_json::from_value(doc).with_context(|| format!("{}: not an apply document", file.display()))?;
+    let api = Api::new(remote)?;
+    let reason = reason.unwrap_or_else(|| format!("warden apply -f {}", file.display()));
+    let path = if dry_run { "/api/v1/apply?dry_run=true" } else { "/api/v1/apply" };
+    let v = api.json(reqwest::Method::POST, path, Some(serde_json::to_value(&doc)?), Some(&reason)).await?;
+    let mut changed = 0;
+    for p in v["plan"].as_array().into_iter().flatten() {
+        let action = p["action"].as_str().unwrap_or("");
+        let sign = match action {
+            "create" => "+",
+            "update" => "~",
+            _ => "=",
+        };
+        if action != "unchanged" {
+            changed += 1;
+        }
+        println!("{sign} {} {} ({action})", p["kind"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or(""));
+        for c in p["changes"].as_array().into_iter().flatten() {
+            println!("    {}: {} -> {}", c["field"].as_str().unwrap_or(""), c["before"], c["after"]);
+        }
+    }
+    for (name, secret) in v["client_secrets"].as_object().into_iter().flatten() {
+        println!("client secret for {name} (shown once): {}", secret.as_str().unwrap_or(""));
+    }
+    println!("{}: {changed} change(s)", if dry_run { "dry run, nothing applied" } else { "applied" });
+    Ok(())
+}
+
+pub async fn report(remote: &Remote, format: Format) -> anyhow::Result<()> {
+    let api = Api::new(remote)?;
+    let f = match format {
+        Format::Md => "md",
+        Format::Csv => "csv",
+        Format::Json => "json",
+    };
+    let resp = api.call(reqwest::Method::GET, &format!("/api/v1/inventory/report?format={f}"), None, None).await?;
+    print!("{}", resp.text().await?);
+    Ok(())
+}
+
+pub async fn rotate_keys(remote: &Remote) -> anyhow::Result<()> {
+    let api = Api::new(remote)?;
+    let v = api.json(reqwest::Method::POST, "/api/v1/keys/rotate", None, None).await?;
+    println!("new signing key {}; older keys verify until their tokens expire", v["kid"].as_str().unwrap_or(""));
+    Ok(())
+}

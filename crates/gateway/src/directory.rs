@@ -1,0 +1,208 @@
+//! The live directory: who may call, right now. It turns a bearer token into an
+//! [`Identity`] without touching the store: static config tokens, Warden-issued
+//! JWTs and federated JWTs all end at an inventory check held in memory.
+//!
+//! The in-memory view is replaced whole ([`ArcSwap`]) after every local write
+//! and whenever the store's inventory version moves (another replica wrote), so
+//! a suspension is seen by the very next request on this replica and within one
+//! poll interval on the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use warden_auth::TokenError;
+use warden_auth::federation::{Federation, unverified_issuer};
+use warden_auth::keys::{Keyring, TokenSettings};
+use warden_core::identity::{Agent, AuthError, Identity, IdentityIndex, bearer};
+use warden_core::inventory::{AgentRecord, NamingRule, Status};
+use warden_store::{SigningKey, Store};
+
+/// One inventory agent as the hot path sees it.
+pub struct LiveAgent {
+    pub record: AgentRecord,
+    pub agent: Arc<Agent>,
+}
+
+#[derive(Default)]
+pub struct Live {
+    pub version: i64,
+    pub by_name: HashMap<String, Arc<LiveAgent>>,
+    by_id: HashMap<String, Arc<LiveAgent>>,
+}
+
+/// A refused credential: what the client is told (missing vs invalid) and, for
+/// the log only, why.
+#[derive(Debug)]
+pub struct Refusal {
+    pub kind: AuthError,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn invalid(reason: impl Into<String>) -> Refusal {
+        Refusal { kind: AuthError::InvalidToken, reason: reason.into() }
+    }
+}
+
+pub struct Directory {
+    statics: IdentityIndex,
+    live: ArcSwap<Live>,
+    keyring: ArcSwap<Keyring>,
+    federation: Federation,
+    pub naming: NamingRule,
+    settings: TokenSettings,
+}
+
+impl Directory {
+    pub fn new(
+        statics: IdentityIndex,
+        federation: Federation,
+        naming: NamingRule,
+        settings: TokenSettings,
+    ) -> Directory {
+        Directory {
+            statics,
+            live: ArcSwap::from_pointee(Live::default()),
+            keyring: ArcSwap::from_pointee(Keyring::new(&[], settings.clone()).expect("empty keyring")),
+            federation,
+            naming,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub fn live(&self) -> arc_swap::Guard<Arc<Live>> {
+        self.live.load()
+    }
+
+    pub fn keyring(&self) -> arc_swap::Guard<Arc<Keyring>> {
+        self.keyring.load()
+    }
+
+    pub fn static_agents(&self) -> usize {
+        self.statics.len()
+    }
+
+    /// Reloads agents and signing keys from the store (creating the first signing
+    /// key when there is none). Returns the agents that may no longer call.
+    pub async fn reload(&self, store: &Store) -> Result<Vec<String>, warden_store::StoreError> {
+        let version = store.version().await?;
+        let records = store.agents().await?;
+        let mut keys = store.signing_keys().await?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            let k = warden_auth::keys::generate_key();
+            let mut w = store.write().await?;
+            w.insert_signing_key(&k).await?;
+            w.commit().await?;
+            tracing::info!(kid = %k.kid, "generated the first token signing key");
+            keys = store.signing_keys().await?;
+        }
+        self.install_keys(&keys)?;
+        Ok(self.install(version, records))
+    }
+
+    fn install_keys(&self, keys: &[SigningKey]) -> Result<(), warden_store::StoreError> {
+        let ring = Keyring::new(keys, self.settings.clone()).map_err(warden_store::StoreError::Corrupt)?;
+        self.keyring.store(Arc::new(ring));
+        Ok(())
+    }
+
+    /// Publishes a new inventory view; returns the names that were active and are not now.
+    pub fn install(&self, version: i64, records: Vec<AgentRecord>) -> Vec<String> {
+        let old = self.live.load_full();
+        let mut live = Live { version, ..Live::default() };
+        for record in records {
+            // Keep the same Arc<Agent> when nothing about the agent changed, so
+            // sessions do not see a spurious identity change.
+            let agent = match old.by_name.get(&record.spec.name) {
+                Some(prev) if prev.record.spec == record.spec && prev.record.id == record.id => prev.agent.clone(),
+                _ => Arc::new(Agent {
+                    name: record.spec.name.clone(),
+                    access: record.spec.access_rules(),
+                    id: Some(record.id.clone()),
+                    team: record.spec.team.clone(),
+                }),
+            };
+            let entry = Arc::new(LiveAgent { record, agent });
+            live.by_id.insert(entry.record.id.clone(), entry.clone());
+            live.by_name.insert(entry.record.spec.name.clone(), entry);
+        }
+        let revoked = old
+            .by_name
+            .values()
+            .filter(|a| a.record.status == Status::Active)
+            .filter(|a| live.by_name.get(&a.record.spec.name).is_none_or(|n| n.record.status != Status::Active))
+            .map(|a| a.record.spec.name.clone())
+            .collect();
+        self.live.store(Arc::new(live));
+        revoked
+    }
+
+    /// Whether `name` may call right now (static agents without a record may).
+    pub fn permitted(&self, name: &str) -> bool {
+        self.live.load().by_name.get(name).is_none_or(|a| a.record.status == Status::Active)
+    }
+
+    /// The current agent object for `name` (to refresh a session after an access change).
+    pub fn current(&self, name: &str) -> Option<Arc<Agent>> {
+        self.live.load().by_name.get(name).map(|a| a.agent.clone())
+    }
+
+    /// Authenticates an `Authorization` header value.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, Refusal> {
+        let token = bearer(authorization).map_err(|kind| Refusal {
+            kind,
+            reason: match kind {
+                AuthError::MissingToken => "missing bearer token".into(),
+                AuthError::InvalidToken => "malformed Authorization header".into(),
+            },
+        })?;
+        if warden_auth::looks_like_jwt(token) {
+            return self.authenticate_jwt(token).await;
+        }
+        let agent = self.statics.lookup(token).ok_or_else(|| Refusal::invalid("unknown token"))?;
+        if let Some(rec) = self.live.load().by_name.get(&agent.name)
+            && rec.record.status != Status::Active
+        {
+            return Err(Refusal::invalid(format!("agent {} is {}", agent.name, rec.record.status)));
+        }
+        Ok(Identity { agent })
+    }
+
+    async fn authenticate_jwt(&self, token: &str) -> Result<Identity, Refusal> {
+        let iss = unverified_issuer(token).ok_or_else(|| Refusal::invalid("JWT without iss"))?;
+        let reject = |e: TokenError| Refusal::invalid(e.to_string());
+        let live = self.live.load_full();
+        let (entry, issued_ms) = if iss == self.settings.issuer {
+            let claims = self.keyring.load().verify(token).map_err(reject)?;
+            let entry = live.by_id.get(&claims.sub).ok_or_else(|| Refusal::invalid("token for an unknown agent"))?;
+            if entry.record.spec.name != claims.agent {
+                return Err(Refusal::invalid("token agent name does not match its subject"));
+            }
+            (entry.clone(), claims.iat_ms)
+        } else if self.federation.trusts(&iss) {
+            let subject = self.federation.verify(token, &iss).await.map_err(reject)?;
+            let entry = live.by_name.get(&subject.agent).ok_or_else(|| {
+                Refusal::invalid(format!(
+                    "{} maps to agent {:?}, which is not in the inventory",
+                    subject.subject, subject.agent
+                ))
+            })?;
+            (entry.clone(), subject.issued_at.unwrap_or(0).saturating_mul(1000))
+        } else {
+            return Err(Refusal::invalid(format!("untrusted issuer {iss:?}")));
+        };
+        let rec = &entry.record;
+        if rec.status != Status::Active {
+            return Err(Refusal::invalid(format!("agent {} is {}", rec.spec.name, rec.status)));
+        }
+        if issued_ms < rec.tokens_not_before_ms {
+            return Err(Refusal::invalid(format!("token issued before agent {} was revoked", rec.spec.name)));
+        }
+        Ok(Identity { agent: entry.agent.clone() })
+    }
+}

@@ -1,0 +1,218 @@
+//! The inventory report (`warden inventory report`, `GET /api/v1/inventory/report`)
+//! answers, for every bot: which bots exist, who owns each, which systems it can
+//! reach, which credentials it holds, where they are stored, and how its access
+//! is revoked. `/metrics` exposes the same counts for alerting.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use warden_core::inventory::{SeparationException, Status, check_separation};
+use warden_core::time::Timestamp;
+use warden_store::{Backend, StoreError};
+
+use crate::Gateway;
+
+#[derive(Debug, Serialize)]
+pub struct ReportRow {
+    pub name: String,
+    pub status: Status,
+    pub owner: String,
+    pub team: String,
+    pub purpose: String,
+    /// Which systems it can reach.
+    pub systems: Vec<String>,
+    /// Which credentials it holds.
+    pub credentials: Vec<String>,
+    /// Where they are stored.
+    pub credential_storage: String,
+    /// How its access is revoked.
+    pub revocation: String,
+    pub data_access: String,
+    pub external_channels: Vec<String>,
+    /// Separation-rule state: `not needed`, `covered by <name> until <date>`, or a violation.
+    pub separation: String,
+    pub last_review: Option<Timestamp>,
+    pub review_due: Timestamp,
+    pub review_overdue: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub generated_at: Timestamp,
+    pub agents: Vec<ReportRow>,
+    pub expired_exceptions: Vec<SeparationException>,
+}
+
+pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
+    let now = Timestamp::now();
+    let exceptions = gw.store.exceptions().await?;
+    let store_name = match gw.store.backend {
+        Backend::Sqlite => "Warden store (SQLite)",
+        Backend::Postgres => "Warden store (PostgreSQL)",
+    };
+    let ttl = gw.directory.settings().ttl_secs;
+    let mut agents = Vec::new();
+    for r in gw.store.agents().await? {
+        let s = &r.spec;
+        let mut credentials = Vec::new();
+        if r.has_client_secret {
+            credentials.push(format!("OAuth client secret (argon2id hash in {store_name})"));
+        }
+        if r.status == Status::Active {
+            credentials.push(format!("Warden-issued access tokens (EdDSA JWT, {ttl} s TTL)"));
+        }
+        let mut storage = vec![store_name.to_string()];
+        if !s.credential_storage.is_empty() {
+            storage.push(format!("agent side: {}", s.credential_storage));
+        }
+        let separation = if !s.needs_separation_exception() {
+            "not needed".to_string()
+        } else {
+            match check_separation(s, &exceptions, now) {
+                Ok(()) => {
+                    let ex = exceptions.iter().find(|e| e.agent == s.name && e.covers(s, now).is_ok());
+                    ex.map(|e| format!("covered by {} until {}", e.name, e.expires)).unwrap_or_default()
+                }
+                Err(e) => format!("VIOLATION: {}", e.message),
+            }
+        };
+        let mut revocation = match r.status {
+            Status::Offboarded => format!("offboarded: {}", r.status_reason),
+            _ => format!("warden agent suspend {} --reason ... (next request; other replicas within one poll)", s.name),
+        };
+        if !s.runtime.deletion_procedure.is_empty() {
+            let _ = write!(revocation, "; deletion: {}", s.runtime.deletion_procedure);
+        }
+        agents.push(ReportRow {
+            name: s.name.clone(),
+            status: r.status,
+            owner: s.owner.clone(),
+            team: s.team.clone(),
+            purpose: s.purpose.clone(),
+            systems: crate::inventory::systems_of(gw, s),
+            credentials,
+            credential_storage: storage.join("; "),
+            revocation,
+            data_access: s.data_access.as_str().into(),
+            external_channels: s.external_channels.clone(),
+            separation,
+            last_review: r.last_review,
+            review_due: r.review_due(),
+            review_overdue: r.review_overdue(now),
+        });
+    }
+    let expired_exceptions = exceptions.into_iter().filter(|e| e.expired(now)).collect();
+    Ok(Report { generated_at: now, agents, expired_exceptions })
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut out = format!("# Warden bot inventory\n\nGenerated {}. {} bot(s).\n\n", r.generated_at, r.agents.len());
+    out.push_str("| Bot | Status | Owner | Team | Reaches | Credentials | Stored in | Revocation | Data / channels | Separation | Review due |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for a in &r.agents {
+        let due = if a.review_overdue { format!("**OVERDUE** ({})", a.review_due) } else { a.review_due.to_string() };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} |",
+            md_cell(&a.name),
+            a.status,
+            md_cell(&a.owner),
+            md_cell(&a.team),
+            md_cell(&a.systems.join(", ")),
+            md_cell(&a.credentials.join("; ")),
+            md_cell(&a.credential_storage),
+            md_cell(&a.revocation),
+            a.data_access,
+            md_cell(&a.external_channels.join(", ")),
+            md_cell(&a.separation),
+            due
+        );
+    }
+    if !r.expired_exceptions.is_empty() {
+        out.push_str("\n## Expired separation exceptions\n\n");
+        for e in &r.expired_exceptions {
+            let _ = writeln!(out, "- {} (agent {}, approver {}, expired {})", e.name, e.agent, e.approver, e.expires);
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; neutralise spreadsheet formulas.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+pub fn csv(r: &Report) -> String {
+    let mut out = String::from(
+        "name,status,owner,team,purpose,systems,credentials,credential_storage,revocation,data_access,external_channels,separation,last_review,review_due,review_overdue\n",
+    );
+    for a in &r.agents {
+        let fields = [
+            a.name.clone(),
+            a.status.to_string(),
+            a.owner.clone(),
+            a.team.clone(),
+            a.purpose.clone(),
+            a.systems.join(";"),
+            a.credentials.join(";"),
+            a.credential_storage.clone(),
+            a.revocation.clone(),
+            a.data_access.clone(),
+            a.external_channels.join(";"),
+            a.separation.clone(),
+            a.last_review.map(|t| t.to_string()).unwrap_or_default(),
+            a.review_due.to_string(),
+            a.review_overdue.to_string(),
+        ];
+        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Prometheus text exposition of inventory state.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let now = Timestamp::now();
+    let mut out = String::new();
+    let live = gw.directory.live();
+    let mut counts = [0usize; 3];
+    let mut overdue = 0;
+    for a in live.by_name.values() {
+        counts[match a.record.status {
+            Status::Active => 0,
+            Status::Suspended => 1,
+            Status::Offboarded => 2,
+        }] += 1;
+        if a.record.review_overdue(now) {
+            overdue += 1;
+        }
+    }
+    out.push_str("# HELP warden_agents Inventory agents by status.\n# TYPE warden_agents gauge\n");
+    for (i, s) in ["active", "suspended", "offboarded"].iter().enumerate() {
+        let _ = writeln!(out, "warden_agents{{status=\"{s}\"}} {}", counts[i]);
+    }
+    out.push_str("# HELP warden_agents_review_overdue Agents whose review is overdue.\n# TYPE warden_agents_review_overdue gauge\n");
+    let _ = writeln!(out, "warden_agents_review_overdue {overdue}");
+    let (expired, store_up) = match gw.store.exceptions().await {
+        Ok(ex) => (ex.iter().filter(|e| e.expired(now)).count(), 1),
+        Err(_) => (0, 0),
+    };
+    out.push_str("# HELP warden_separation_exceptions_expired Separation exceptions past their expiry.\n# TYPE warden_separation_exceptions_expired gauge\n");
+    let _ = writeln!(out, "warden_separation_exceptions_expired {expired}");
+    out.push_str("# HELP warden_store_up Whether the store answered this scrape.\n# TYPE warden_store_up gauge\n");
+    let _ = writeln!(out, "warden_store_up {store_up}");
+    out.push_str("# HELP warden_sessions Open downstream MCP sessions.\n# TYPE warden_sessions gauge\n");
+    let _ = writeln!(out, "warden_sessions {}", gw.sessions.len());
+    let mut r = (StatusCode::OK, out).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r
+}
