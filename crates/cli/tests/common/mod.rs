@@ -191,6 +191,15 @@ impl Client {
         self.send_raw(self.request().body(msg.to_string())).await
     }
 
+    /// `initialize` whatever the outcome (for refusals).
+    pub async fn try_initialize(&mut self) -> Reply {
+        self.rpc(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+        )
+        .await
+    }
+
     pub async fn initialize(&mut self) -> Reply {
         let r = self
             .rpc("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}}, "clientInfo": {"name": "t", "version": "1"}}))
