@@ -607,3 +607,146 @@ async fn access_changes_apply_to_open_sessions() {
     assert!(!c.tool_names().await.contains(&"echo".to_string()));
     assert!(c.call("echo", json!({"text": "a"})).await.body["error"].is_object());
 }
+
+/// A JWKS endpoint for a test issuer, with an EC P-256 key.
+struct Issuer {
+    url: String,
+    kid: String,
+    pkcs8: Vec<u8>,
+}
+
+async fn issuer() -> Issuer {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let p = pair.public_key().as_ref().to_vec();
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k8s-1", "use": "sig", "alg": "ES256",
+                                "x": b64.encode(&p[1..33]), "y": b64.encode(&p[33..65])}]});
+    let app = axum::Router::new().route("/openid/v1/jwks", axum::routing::get(move || async move { axum::Json(jwks) }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/openid/v1/jwks", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.ok() });
+    Issuer { url, kid: "k8s-1".into(), pkcs8: pkcs8.as_ref().to_vec() }
+}
+
+impl Issuer {
+    fn sign(&self, kid: &str, claims: Value) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
+    }
+}
+
+fn sa_claims(sub: &str, aud: &str, exp_in: i64) -> Value {
+    let now = warden_core::time::Timestamp::now().0;
+    json!({"iss": "https://kubernetes.default.svc", "sub": sub, "aud": [aud], "iat": now, "exp": now + exp_in})
+}
+
+#[tokio::test]
+async fn federated_kubernetes_and_spiffe_tokens() {
+    let iss = issuer().await;
+    let yaml = config(&format!(
+        "identity:\n  leeway_secs: 5\n  trusted_issuers:\n    - issuer: https://kubernetes.default.svc\n      jwks_url: {}\n      audiences: [warden]\n      agents:\n        \"system:serviceaccount:bots:triage\": fed-bot\n        \"spiffe://prod.example/ns/bots/sa/deploy\": spiffe-bot\n        \"system:serviceaccount:bots:ghost\": ghost-bot\n",
+        iss.url
+    ));
+    let e = env_with(&yaml, sqlite_store().await).await;
+    e.create(spec("fed-bot")).await;
+    e.create(spec("spiffe-bot")).await;
+    let good = iss.sign(&iss.kid, sa_claims("system:serviceaccount:bots:triage", "warden", 600));
+    let mut c = e.tg.client(&good);
+    c.initialize().await;
+    assert_eq!(c.call("echo", json!({"text": "k8s"})).await.body["result"]["content"][0]["text"], "k8s");
+    let svid = iss.sign(&iss.kid, sa_claims("spiffe://prod.example/ns/bots/sa/deploy", "warden", 600));
+    assert_eq!(e.tg.client(&svid).initialize().await.status, 200);
+
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = sa_claims("system:serviceaccount:bots:triage", "warden", 600);
+    let none = format!("{}.{}.", b64.encode(br#"{"alg":"none","kid":"k8s-1"}"#), b64.encode(claims.to_string()));
+    let hmac = {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some("k8s-1".into());
+        // The classic confusion: HMAC keyed with the issuer's public key material.
+        let jwks: Value = e.http.get(&iss.url).send().await.unwrap().json().await.unwrap();
+        let public = jwks.to_string();
+        jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(public.as_bytes())).unwrap()
+    };
+    let cases = [
+        ("wrong aud", iss.sign(&iss.kid, sa_claims("system:serviceaccount:bots:triage", "someone-else", 600))),
+        ("expired", iss.sign(&iss.kid, sa_claims("system:serviceaccount:bots:triage", "warden", -120))),
+        ("alg none", none),
+        ("HMAC confusion", hmac),
+        ("unknown kid", iss.sign("k8s-404", claims.clone())),
+        ("unmapped subject", iss.sign(&iss.kid, sa_claims("system:serviceaccount:bots:intruder", "warden", 600))),
+        (
+            "mapped but not in inventory",
+            iss.sign(&iss.kid, sa_claims("system:serviceaccount:bots:ghost", "warden", 600)),
+        ),
+    ];
+    for (what, token) in cases {
+        let r = e.tg.client(&token).try_initialize().await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+    }
+    // The kill switch covers federated identities too.
+    assert_eq!(e.suspend("fed-bot", "suspend").await.0, 200);
+    assert_eq!(e.tg.client(&good).try_initialize().await.status, 401);
+}
+
+/// Two replicas on one PostgreSQL store: a suspension on one is enforced by the
+/// other within its poll interval.
+#[tokio::test]
+async fn two_replicas_share_one_kill_switch() {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = fresh_postgres_db(&base).await;
+    let yaml = config("store:\n  poll_interval_ms: 100\nidentity:\n  issuer: https://warden.example\n");
+    let a = env_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;
+    let b_store = Arc::new(warden_store::Store::open(&url).await.unwrap());
+    let b = TestGateway::start_with(&yaml, b_store).await;
+    let (id, secret) = a.create(spec("shared-bot")).await;
+    // A token issued by replica A works on replica B (same keys, same issuer).
+    let token = a.access_token(&id, &secret).await;
+    let mut cb = b.client(&token);
+    let mut ok = false;
+    for _ in 0..50 {
+        if cb.try_initialize().await.status == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "replica B never accepted A's token");
+    let t0 = Instant::now();
+    assert_eq!(a.suspend("shared-bot", "suspend").await.0, 200);
+    let mut refused_after = None;
+    for _ in 0..100 {
+        if b.client(&token).try_initialize().await.status == 401 {
+            refused_after = Some(t0.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = refused_after.expect("replica B still accepts a suspended agent after 1 s");
+    eprintln!("cross-replica revocation latency: {took:?} (poll interval 100 ms)");
+    let open = || b.gw.sessions.all().iter().filter(|s| s.agent_name == "shared-bot").count();
+    for _ in 0..100 {
+        if open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(open(), 0, "B's session was not closed");
+}
+
+async fn fresh_postgres_db(base: &str) -> String {
+    warden_store::testing::fresh_postgres_db(base).await
+}

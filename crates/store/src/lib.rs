@@ -499,5 +499,24 @@ impl Write<'_> {
     }
 }
 
+/// Helpers for test suites that need an isolated PostgreSQL database.
+pub mod testing {
+    use sqlx::any::AnyPoolOptions;
+
+    /// Creates a new empty database on the server at `base` and returns its URL.
+    pub async fn fresh_postgres_db(base: &str) -> String {
+        sqlx::any::install_default_drivers();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let pool = AnyPoolOptions::new().max_connections(1).connect(base).await.expect("connect to test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        pool.close().await;
+        let (prefix, _) = base.rsplit_once('/').expect("URL with a database path");
+        format!("{prefix}/{name}")
+    }
+}
+
 #[cfg(test)]
 mod tests;

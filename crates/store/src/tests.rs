@@ -166,13 +166,4 @@ async fn postgres() {
     store.close().await;
 }
 
-/// A new empty database on the server at `base`, for test isolation.
-pub async fn fresh_postgres_db(base: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let pool = AnyPoolOptions::new().max_connections(1).connect(base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
-    pool.close().await;
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
-}
+use crate::testing::fresh_postgres_db;
