@@ -9,6 +9,11 @@ command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cur
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked
+# A real PostgreSQL for the store and multi-replica tests (installed if missing).
+pgdir=$(mktemp -d /tmp/warden-pg.XXXXXX)
+trap './scripts/postgres.sh stop "$pgdir"' EXIT
+WARDEN_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$pgdir")
+export WARDEN_TEST_POSTGRES_URL WARDEN_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/python
 WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh

@@ -60,7 +60,7 @@ enum Command {
     /// Manage agents in the inventory (over the admin API).
     Agent {
         #[command(subcommand)]
-        command: admin::AgentCommand,
+        command: Box<admin::AgentCommand>,
         #[command(flatten)]
         remote: admin::Remote,
     },
@@ -156,7 +156,7 @@ fn main() -> std::process::ExitCode {
         Command::Apply { file, dry_run, reason, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::apply(&remote, &file, dry_run, reason)))
         }
-        Command::Agent { command, remote } => runtime().and_then(|rt| rt.block_on(admin::agent(&remote, command))),
+        Command::Agent { command, remote } => runtime().and_then(|rt| rt.block_on(admin::agent(&remote, *command))),
         Command::Inventory { command: InventoryCommand::Report { format }, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::report(&remote, format)))
         }

@@ -295,7 +295,8 @@ async fn oauth_client_credentials_and_metadata() {
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["expires_in"], 900);
     // Refusals.
-    let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("grant_type", "client_credentials")], Some((&id, "wcs_wrong")), 401, "invalid_client"),
         (vec![("grant_type", "client_credentials")], Some(("ghost-bot", &secret)), 401, "invalid_client"),
         (vec![("grant_type", "client_credentials")], None, 401, "invalid_client"),

@@ -351,9 +351,11 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             v
         })
         .collect();
-    let ready = gw.ready();
+    let store_ok = matches!(tokio::time::timeout(std::time::Duration::from_secs(2), gw.store.ping()).await, Ok(Ok(())));
+    let ready = gw.ready() && store_ok;
     let body = json!({
-        "status": if ready { "ready" } else { "draining" },
+        "status": if !gw.ready() { "draining" } else if !store_ok { "store unavailable" } else { "ready" },
+        "store": if store_ok { "ok" } else { "unavailable" },
         "upstreams": upstreams,
         "tools": cat.tools.entries.len(),
         "sessions": gw.sessions.len(),
