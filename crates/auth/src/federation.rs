@@ -45,6 +45,8 @@ pub struct FederatedSubject {
     pub agent: String,
     /// `iat`, when the token carries one.
     pub issued_at: Option<i64>,
+    /// `exp`.
+    pub expires_at: i64,
 }
 
 struct Cached {
@@ -174,7 +176,8 @@ impl Federation {
             None => return Err(TokenError::Unmapped(subject)),
         };
         let issued_at = claims.get("iat").and_then(Value::as_i64);
-        Ok(FederatedSubject { issuer: issuer.spec.issuer.clone(), subject, agent, issued_at })
+        let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        Ok(FederatedSubject { issuer: issuer.spec.issuer.clone(), subject, agent, issued_at, expires_at })
     }
 
     fn cached_key(&self, issuer: &Issuer, kid: &str) -> Option<Jwk> {

@@ -115,6 +115,11 @@ impl IdentityIndex {
         self.by_token.len()
     }
 
+    /// Whether `name` holds a static token.
+    pub fn holds_static_token(&self, name: &str) -> bool {
+        self.by_token.values().any(|a| a.name == name)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
     }

@@ -45,8 +45,24 @@ impl Refusal {
     }
 }
 
+/// A JWT whose signature and claims already verified: which agent, when it was
+/// issued, and until when the result may be reused.
+#[derive(Clone)]
+struct Verified {
+    agent_id: Option<String>,
+    agent_name: String,
+    issued_ms: i64,
+    expires: i64,
+}
+
+/// At most this many verified tokens are remembered (then the cache starts over).
+const VERIFIED_CACHE: usize = 10_000;
+
 pub struct Directory {
     statics: IdentityIndex,
+    /// SHA-256 of a JWT → its verification. Signature checks run once per token;
+    /// status and revocation are still checked on every request.
+    verified: std::sync::Mutex<HashMap<warden_core::identity::TokenHash, Verified>>,
     live: ArcSwap<Live>,
     keyring: ArcSwap<Keyring>,
     federation: Federation,
@@ -63,6 +79,7 @@ impl Directory {
     ) -> Directory {
         Directory {
             statics,
+            verified: std::sync::Mutex::new(HashMap::new()),
             live: ArcSwap::from_pointee(Live::default()),
             keyring: ArcSwap::from_pointee(Keyring::new(&[], settings.clone()).expect("empty keyring")),
             federation,
@@ -85,6 +102,10 @@ impl Directory {
 
     pub fn static_agents(&self) -> usize {
         self.statics.len()
+    }
+
+    pub fn holds_static_token(&self, name: &str) -> bool {
+        self.statics.holds_static_token(name)
     }
 
     /// Reloads agents and signing keys from the store (creating the first signing
@@ -174,35 +195,58 @@ impl Directory {
     }
 
     async fn authenticate_jwt(&self, token: &str) -> Result<Identity, Refusal> {
-        let iss = unverified_issuer(token).ok_or_else(|| Refusal::invalid("JWT without iss"))?;
-        let reject = |e: TokenError| Refusal::invalid(e.to_string());
-        let live = self.live.load_full();
-        let (entry, issued_ms) = if iss == self.settings.issuer {
-            let claims = self.keyring.load().verify(token).map_err(reject)?;
-            let entry = live.by_id.get(&claims.sub).ok_or_else(|| Refusal::invalid("token for an unknown agent"))?;
-            if entry.record.spec.name != claims.agent {
-                return Err(Refusal::invalid("token agent name does not match its subject"));
+        let key = warden_core::identity::TokenHash::of(token);
+        let now = warden_core::time::Timestamp::now().0;
+        let cached = self.verified.lock().unwrap().get(&key).filter(|v| v.expires > now).cloned();
+        let v = match cached {
+            Some(v) => v,
+            None => {
+                let v = self.verify_jwt(token).await?;
+                let mut cache = self.verified.lock().unwrap();
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, v.clone());
+                v
             }
-            (entry.clone(), claims.iat_ms)
-        } else if self.federation.trusts(&iss) {
-            let subject = self.federation.verify(token, &iss).await.map_err(reject)?;
-            let entry = live.by_name.get(&subject.agent).ok_or_else(|| {
-                Refusal::invalid(format!(
-                    "{} maps to agent {:?}, which is not in the inventory",
-                    subject.subject, subject.agent
-                ))
-            })?;
-            (entry.clone(), subject.issued_at.unwrap_or(0).saturating_mul(1000))
-        } else {
-            return Err(Refusal::invalid(format!("untrusted issuer {iss:?}")));
         };
+        let live = self.live.load();
+        let entry = match &v.agent_id {
+            Some(id) => live.by_id.get(id).filter(|e| e.record.spec.name == v.agent_name),
+            None => live.by_name.get(&v.agent_name),
+        }
+        .ok_or_else(|| {
+            Refusal::invalid(format!("token for agent {:?}, which is not in the inventory", v.agent_name))
+        })?;
         let rec = &entry.record;
         if rec.status != Status::Active {
             return Err(Refusal::invalid(format!("agent {} is {}", rec.spec.name, rec.status)));
         }
-        if issued_ms < rec.tokens_not_before_ms {
+        if v.issued_ms < rec.tokens_not_before_ms {
             return Err(Refusal::invalid(format!("token issued before agent {} was revoked", rec.spec.name)));
         }
         Ok(Identity { agent: entry.agent.clone() })
+    }
+
+    /// Signature and claims of a Warden-issued or federated JWT.
+    async fn verify_jwt(&self, token: &str) -> Result<Verified, Refusal> {
+        let iss = unverified_issuer(token).ok_or_else(|| Refusal::invalid("JWT without iss"))?;
+        let reject = |e: TokenError| Refusal::invalid(e.to_string());
+        if iss == self.settings.issuer {
+            let keyring = self.keyring.load_full();
+            let c = keyring.verify(token).map_err(reject)?;
+            let expires = c.exp + self.settings.leeway_secs as i64;
+            Ok(Verified { agent_id: Some(c.sub), agent_name: c.agent, issued_ms: c.iat_ms, expires })
+        } else if self.federation.trusts(&iss) {
+            let s = self.federation.verify(token, &iss).await.map_err(reject)?;
+            Ok(Verified {
+                agent_id: None,
+                agent_name: s.agent,
+                issued_ms: s.issued_at.unwrap_or(0).saturating_mul(1000),
+                expires: s.expires_at + self.settings.leeway_secs as i64,
+            })
+        } else {
+            Err(Refusal::invalid(format!("untrusted issuer {iss:?}")))
+        }
     }
 }

@@ -65,6 +65,9 @@ pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
         if r.status == Status::Active {
             credentials.push(format!("Warden-issued access tokens (EdDSA JWT, {ttl} s TTL)"));
         }
+        if gw.directory.holds_static_token(&s.name) {
+            credentials.push("static bearer token (SHA-256 in the config file; less safe, no expiry)".into());
+        }
         let mut storage = vec![store_name.to_string()];
         if !s.credential_storage.is_empty() {
             storage.push(format!("agent side: {}", s.credential_storage));
