@@ -104,17 +104,7 @@ pub async fn create(
     let secret = warden_auth::secrets::new_client_secret();
     let hash = hash_secret(secret.clone()).await;
     let now = Timestamp::now();
-    let rec = AgentRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        spec,
-        status: Status::Active,
-        status_reason: String::new(),
-        created_at: now,
-        updated_at: now,
-        last_review: None,
-        tokens_not_before_ms: 0,
-        has_client_secret: true,
-    };
+    let rec = new_record(spec, now);
     let mut w = gw.store.write().await?;
     if w.agent(&rec.spec.name).await?.is_some() {
         return Err(ControlError::Conflict(format!("agent {:?} already exists", rec.spec.name)));
@@ -128,6 +118,21 @@ pub async fn create(
     publish(gw).await?;
     tracing::info!(agent = %rec.spec.name, %actor, "agent created");
     Ok((rec, secret))
+}
+
+/// A new, active record with a client secret about to be set.
+fn new_record(spec: AgentSpec, now: Timestamp) -> AgentRecord {
+    AgentRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        spec,
+        status: Status::Active,
+        status_reason: String::new(),
+        created_at: now,
+        updated_at: now,
+        last_review: None,
+        tokens_not_before_ms: 0,
+        has_client_secret: true,
+    }
 }
 
 async fn existing(w: &mut warden_store::Write<'_>, name: &str) -> Result<AgentRecord, ControlError> {
@@ -437,17 +442,7 @@ pub async fn apply(
             None => {
                 let secret = warden_auth::secrets::new_client_secret();
                 let hash = hash_secret(secret.clone()).await;
-                let rec = AgentRecord {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    spec,
-                    status: Status::Active,
-                    status_reason: String::new(),
-                    created_at: now,
-                    updated_at: now,
-                    last_review: None,
-                    tokens_not_before_ms: 0,
-                    has_client_secret: true,
-                };
+                let rec = new_record(spec, now);
                 w.insert_agent(&rec, Some(&hash)).await.map_err(store_conflict)?;
                 let mut c = Change::new(&rec.spec.name, actor, "create", reason);
                 c.after = to_value(&rec);
