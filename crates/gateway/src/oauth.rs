@@ -142,20 +142,20 @@ async fn token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Res
         tracing::info!(client_id = %client_id, "token request refused: bad client credentials");
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
-    // The live view decides status, exactly as for every other request.
-    let live = gw.directory.live();
-    let Some(entry) = live.by_name.get(&client_id) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    // The store is authoritative for status (a replica's live view may lag by one poll).
+    let rec = match gw.store.agent(&client_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"),
+        Err(e) => {
+            tracing::error!(error = %e, "store error during token request; refusing");
+            return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "store unavailable");
+        }
     };
-    if entry.record.status != Status::Active {
-        tracing::info!(agent = %client_id, status = %entry.record.status, "token request refused: agent not active");
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            &format!("agent is {}", entry.record.status),
-        );
+    if rec.status != Status::Active {
+        tracing::info!(agent = %client_id, status = %rec.status, "token request refused: agent not active");
+        return oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client", &format!("agent is {}", rec.status));
     }
-    let issued = gw.directory.keyring().issue(&entry.record.id, &entry.record.spec.name, &entry.record.spec.team);
+    let issued = gw.directory.keyring().issue(&rec.id, &rec.spec.name, &rec.spec.team);
     match issued {
         Ok((jwt, claims)) => {
             tracing::info!(agent = %client_id, jti = %claims.jti, "access token issued");
