@@ -68,14 +68,7 @@ pub struct Federation {
 /// The algorithms a JWK may verify. Symmetric keys verify nothing.
 fn algorithms_for(jwk: &Jwk) -> Vec<Algorithm> {
     let by_family: Vec<Algorithm> = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => vec![
-            Algorithm::RS256,
-            Algorithm::RS384,
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::PS384,
-            Algorithm::PS512,
-        ],
+        AlgorithmParameters::RSA(_) => ASYMMETRIC[..6].to_vec(),
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
             EllipticCurve::P256 => vec![Algorithm::ES256],
             EllipticCurve::P384 => vec![Algorithm::ES384],
@@ -104,6 +97,7 @@ fn algorithms_for(jwk: &Jwk) -> Vec<Algorithm> {
     }
 }
 
+/// Every algorithm a federated token may use: RSA (first six), then EC, then EdDSA.
 const ASYMMETRIC: &[Algorithm] = &[
     Algorithm::RS256,
     Algorithm::RS384,
