@@ -123,10 +123,6 @@ impl Federation {
         Federation { issuers, client }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.issuers.is_empty()
-    }
-
     /// Whether `iss` names a trusted issuer (read from the unverified payload to pick the keys).
     pub fn trusts(&self, iss: &str) -> bool {
         self.issuers.iter().any(|i| i.spec.issuer == iss)

@@ -113,14 +113,6 @@ impl Keyring {
         &self.settings
     }
 
-    pub fn has_active(&self) -> bool {
-        self.active.is_some()
-    }
-
-    pub fn owns(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
-    }
-
     /// Signs a token for one agent.
     pub fn issue(&self, agent_id: &str, agent: &str, team: &str) -> Result<(String, AgentClaims), String> {
         let kid = self.active.as_ref().ok_or("no active signing key")?;

@@ -67,11 +67,6 @@ impl Identity {
     pub fn name(&self) -> &str {
         &self.agent.name
     }
-
-    /// Whether two identities are the same principal (used to bind sessions).
-    pub fn same_principal(&self, other: &Identity) -> bool {
-        Arc::ptr_eq(&self.agent, &other.agent) || self.agent.name == other.agent.name
-    }
 }
 
 /// Why a request was not authenticated. Both map to 401; the distinction only

@@ -100,10 +100,6 @@ impl Directory {
         self.keyring.load()
     }
 
-    pub fn static_agents(&self) -> usize {
-        self.statics.len()
-    }
-
     pub fn holds_static_token(&self, name: &str) -> bool {
         self.statics.holds_static_token(name)
     }
@@ -161,16 +157,6 @@ impl Directory {
             .collect();
         self.live.store(Arc::new(live));
         revoked
-    }
-
-    /// Whether `name` may call right now (static agents without a record may).
-    pub fn permitted(&self, name: &str) -> bool {
-        self.live.load().by_name.get(name).is_none_or(|a| a.record.status == Status::Active)
-    }
-
-    /// The current agent object for `name` (to refresh a session after an access change).
-    pub fn current(&self, name: &str) -> Option<Arc<Agent>> {
-        self.live.load().by_name.get(name).map(|a| a.agent.clone())
     }
 
     /// Authenticates an `Authorization` header value.
