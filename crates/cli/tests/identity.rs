@@ -422,7 +422,7 @@ async fn kill_switch_suspend_resume_offboard() {
     assert!(end.is_ok(), "GET stream still open after suspend");
     let call =
         tokio::time::timeout(Duration::from_secs(5), inflight).await.expect("in-flight call not cancelled").unwrap();
-    assert_ne!(call.body["result"]["content"][0]["text"], "slept 30000 ms", "{:?}", call.body);
+    assert!(call.body.get("result").is_none(), "the cancelled call was answered: {:?}", call.body);
     // No new tokens while suspended; the session is gone.
     let (s, v) = e.oauth(&[("grant_type", "client_credentials")], Some((&id, &secret))).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("unauthorized_client")), "{v}");

@@ -63,12 +63,6 @@ pub struct Identity {
     pub agent: Arc<Agent>,
 }
 
-impl Identity {
-    pub fn name(&self) -> &str {
-        &self.agent.name
-    }
-}
-
 /// Why a request was not authenticated. Both map to 401; the distinction only
 /// selects the `WWW-Authenticate` error attribute (RFC 6750 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +87,6 @@ impl IdentityIndex {
             }
         }
         Ok(IdentityIndex { by_token })
-    }
-
-    /// Authenticates an `Authorization` header value against the static tokens.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
-        let token = bearer(authorization)?;
-        self.lookup(token).map(|agent| Identity { agent }).ok_or(AuthError::InvalidToken)
     }
 
     /// The agent holding this static token.
@@ -156,14 +144,14 @@ mod tests {
     #[test]
     fn authenticate() {
         let idx = index();
-        assert_eq!(idx.authenticate(Some("Bearer secret-a")).unwrap().name(), "a-bot");
-        assert_eq!(idx.authenticate(Some("bearer   secret-a ")).unwrap().name(), "a-bot");
-        assert_eq!(idx.authenticate(None).unwrap_err(), AuthError::MissingToken);
-        assert_eq!(idx.authenticate(Some("Bearer nope")).unwrap_err(), AuthError::InvalidToken);
-        assert_eq!(idx.authenticate(Some("Basic secret-a")).unwrap_err(), AuthError::InvalidToken);
-        assert_eq!(idx.authenticate(Some("Bearer")).unwrap_err(), AuthError::InvalidToken);
-        assert_eq!(idx.authenticate(Some("Bearer ")).unwrap_err(), AuthError::InvalidToken);
-        assert_eq!(idx.authenticate(Some("secret-a")).unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(idx.lookup(bearer(Some("Bearer secret-a")).unwrap()).unwrap().name, "a-bot");
+        assert_eq!(bearer(Some("bearer   secret-a ")).unwrap(), "secret-a");
+        assert!(idx.lookup("nope").is_none());
+        assert_eq!(bearer(None).unwrap_err(), AuthError::MissingToken);
+        for bad in ["Basic secret-a", "Bearer", "Bearer ", "secret-a"] {
+            assert_eq!(bearer(Some(bad)).unwrap_err(), AuthError::InvalidToken, "{bad}");
+        }
+        assert_eq!(bearer(Some(&format!("Bearer {}", "x".repeat(9000)))).unwrap_err(), AuthError::InvalidToken);
     }
 
     #[test]

@@ -503,8 +503,8 @@ pub struct FieldChange {
     pub after: Value,
 }
 
-/// Field-level differences between two specs (dotted paths, sorted).
-pub fn diff(before: &AgentSpec, after: &AgentSpec) -> Vec<FieldChange> {
+/// Field-level differences between two records (dotted paths, sorted).
+pub fn diff<T: Serialize>(before: &T, after: &T) -> Vec<FieldChange> {
     let a = serde_json::to_value(before).unwrap_or(Value::Null);
     let b = serde_json::to_value(after).unwrap_or(Value::Null);
     let mut out = Vec::new();

@@ -371,7 +371,7 @@ pub async fn apply(
             None => ("create", Vec::new()),
             Some(i) if exceptions[i] == *x => ("unchanged", Vec::new()),
             Some(i) => {
-                let changes = json_diff(&exceptions[i], x);
+                let changes = diff(&exceptions[i], x);
                 exceptions[i] = x.clone();
                 ("update", changes)
             }
@@ -454,22 +454,6 @@ pub async fn apply(
     w.commit().await.map_err(store_conflict)?;
     publish(gw).await?;
     Ok(report)
-}
-
-fn json_diff<T: Serialize>(a: &T, b: &T) -> Vec<FieldChange> {
-    let (a, b) = (to_value(a).unwrap_or_default(), to_value(b).unwrap_or_default());
-    let (Value::Object(x), Value::Object(y)) = (&a, &b) else { return Vec::new() };
-    let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| x.get(*k) != y.get(*k))
-        .map(|k| FieldChange {
-            field: k.clone(),
-            before: x.get(k).cloned().unwrap_or_default(),
-            after: y.get(k).cloned().unwrap_or_default(),
-        })
-        .collect()
 }
 
 /// The upstream systems an agent reaches through Warden plus its declared extras.

@@ -138,6 +138,11 @@ fn agent_from_row(row: &AnyRow) -> Result<AgentRecord> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("agent record: {e}")))
 }
 
+fn exception_from_row(row: &AnyRow) -> Result<SeparationException> {
+    let text: String = row.try_get("record")?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("exception: {e}")))
+}
+
 fn change_from_row(row: &AnyRow) -> Result<Change> {
     let json = |col: &str| -> Result<Option<Value>> {
         let s: Option<String> = row.try_get(col)?;
@@ -279,12 +284,7 @@ impl Store {
 
     pub async fn exceptions(&self) -> Result<Vec<SeparationException>> {
         let rows = sqlx::query("SELECT record FROM exceptions ORDER BY name").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let s: String = r.try_get(0)?;
-                serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("exception: {e}")))
-            })
-            .collect()
+        rows.iter().map(exception_from_row).collect()
     }
 
     /// Changes, oldest first; for one subject when given.
@@ -349,12 +349,7 @@ impl Write<'_> {
 
     pub async fn exceptions(&mut self) -> Result<Vec<SeparationException>> {
         let rows = sqlx::query("SELECT record FROM exceptions ORDER BY name").fetch_all(&mut *self.tx).await?;
-        rows.iter()
-            .map(|r| {
-                let s: String = r.try_get(0)?;
-                serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("exception: {e}")))
-            })
-            .collect()
+        rows.iter().map(exception_from_row).collect()
     }
 
     /// Inserts a new agent; a taken name or id is a conflict.
