@@ -5,11 +5,18 @@
 //! targets, with 1 KB arguments and a 1 KB result:
 //! - latency at a fixed, open-loop rate (default 1,000 calls/s): each call is
 //!   started on schedule whether or not earlier ones finished, latency runs from
-//!   its send, and how late sends left against the schedule is reported too;
+//!   its send, and how late sends left against the schedule is reported too.
+//!   The targets take turns in one-second blocks, so drift on a shared machine
+//!   hits all of them alike;
 //! - saturation throughput with N closed-loop workers;
 //! - the gateway's resident memory at idle.
 //!
+//! A third target, a minimal pass-through proxy process (`passthrough.rs`),
+//! shows the cost of the extra loopback hop alone (the floor for any proxy).
+//!
 //! Prints a Markdown table. Every request's response is checked.
+
+mod passthrough;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -135,47 +142,67 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx]
 }
 
-/// Open loop at `rate`/s for `secs`: returns (p50, p99, max, errors, p99 send lag).
-/// Latency runs from the moment each request is sent; the send lag (how late a
-/// request left against its schedule, tokio's timer has 1 ms granularity) is
-/// reported separately so a harness that could not keep the rate shows up.
-async fn fixed_rate(client: &HttpClient, t: &Target, a: &Args) -> (Duration, Duration, Duration, u64, Duration) {
-    let total = a.rate * a.secs;
+/// Latency samples of one target: (latency from send, send lag against schedule).
+#[derive(Default)]
+struct Samples {
+    lat: Vec<Duration>,
+    lag: Vec<Duration>,
+    errors: u64,
+}
+
+impl Samples {
+    /// (p50, p99, max, errors, p99 send lag)
+    fn summary(mut self) -> (Duration, Duration, Duration, u64, Duration) {
+        self.lat.sort();
+        self.lag.sort();
+        (
+            percentile(&self.lat, 0.5),
+            percentile(&self.lat, 0.99),
+            self.lat.last().copied().unwrap_or_default(),
+            self.errors,
+            percentile(&self.lag, 0.99),
+        )
+    }
+}
+
+/// Open loop at `rate`/s for one second against `t`, appending to `out`.
+/// Each call starts on its schedule whether or not earlier calls finished;
+/// latency runs from the moment it is sent, and how late it left against the
+/// schedule (tokio's timer has 1 ms granularity) is kept separately.
+async fn one_second(client: &HttpClient, t: &Target, a: &Args, first_id: u64, out: &mut Samples) {
     let interval = Duration::from_nanos(1_000_000_000 / a.rate);
-    let start = Instant::now() + Duration::from_millis(50);
-    let errors = Arc::new(AtomicU64::new(0));
-    let mut handles = Vec::with_capacity(total as usize);
-    for i in 0..total {
+    let start = Instant::now() + Duration::from_millis(5);
+    let mut handles = Vec::with_capacity(a.rate as usize);
+    for i in 0..a.rate {
         let due = start + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let (c, t, e) = (client.clone(), t.clone(), errors.clone());
-        let body = call_body(a.payload, i + 1);
+        let (c, t) = (client.clone(), t.clone());
+        let body = call_body(a.payload, first_id + i);
         let payload = a.payload;
         handles.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let r = one_call(&c, &t, body, payload).await;
-            if r.is_err() {
-                e.fetch_add(1, Ordering::Relaxed);
-            }
-            (sent.elapsed(), sent.saturating_duration_since(due))
+            let ok = one_call(&c, &t, body, payload).await.is_ok();
+            (sent.elapsed(), sent.saturating_duration_since(due), ok)
         }));
     }
-    let mut lat = Vec::with_capacity(handles.len());
-    let mut lag = Vec::with_capacity(handles.len());
     for h in handles {
-        let (l, g) = h.await.unwrap();
-        lat.push(l);
-        lag.push(g);
+        let (l, g, ok) = h.await.unwrap();
+        out.lat.push(l);
+        out.lag.push(g);
+        out.errors += u64::from(!ok);
     }
-    lat.sort();
-    lag.sort();
-    (
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        *lat.last().unwrap(),
-        errors.load(Ordering::Relaxed),
-        percentile(&lag, 0.99),
-    )
+}
+
+/// The latency test: `secs` one-second blocks per target, the targets taking
+/// turns block by block, so drift on a shared machine hits every target alike.
+async fn fixed_rate(client: &HttpClient, targets: &[&Target], a: &Args) -> Vec<Samples> {
+    let mut all: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
+    for block in 0..a.secs {
+        for (t, out) in targets.iter().zip(all.iter_mut()) {
+            one_second(client, t, a, 1 + block * a.rate, out).await;
+        }
+    }
+    all
 }
 
 /// Closed loop with `workers` for `secs`: returns (calls/s, errors).
@@ -228,11 +255,20 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let a = Args::parse();
+fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("passthrough") {
+        // Internal: `warden-bench passthrough LISTEN UPSTREAM_BASE`, spawned by the harness itself.
+        return passthrough::run(argv[2].parse()?, argv[3].clone());
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(harness(Args::parse()))
+}
+
+async fn harness(a: Args) -> anyhow::Result<()> {
     let up_port = free_port();
     let gw_port = free_port();
+    let pt_port = free_port();
+    let pt_addr: SocketAddr = format!("127.0.0.1:{pt_port}").parse()?;
     let up_addr: SocketAddr = format!("127.0.0.1:{up_port}").parse()?;
     let gw_addr: SocketAddr = format!("127.0.0.1:{gw_port}").parse()?;
     let _upstream = Proc(
@@ -274,6 +310,12 @@ async fn main() -> anyhow::Result<()> {
             .spawn()?,
     );
     wait_up(gw_addr).await?;
+    let _passthrough = Proc(
+        Command::new(std::env::current_exe()?)
+            .args(["passthrough", &pt_addr.to_string(), &format!("http://{up_addr}")])
+            .spawn()?,
+    );
+    wait_up(pt_addr).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = rss_kib(gateway.0.id());
 
@@ -296,50 +338,63 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    // Warm both paths (connections, caches) before measuring.
-    for t in [&direct, &via] {
+    let floor = initialize(
+        &client,
+        Target { name: "passthrough", url: format!("http://{pt_addr}/mcp"), token: None, session: String::new() },
+    )
+    .await?;
+
+    // Warm every path (connections, caches) before measuring.
+    for t in [&direct, &floor, &via] {
         for i in 0..2000 {
             one_call(&client, t, call_body(a.payload, i), a.payload).await?;
         }
     }
     eprintln!("latency at {}/s for {}s ...", a.rate, a.secs);
-    let ld = fixed_rate(&client, &direct, &a).await;
-    let lg = fixed_rate(&client, &via, &a).await;
+    let mut lat = fixed_rate(&client, &[&direct, &floor, &via], &a).await.into_iter().map(Samples::summary);
+    let (ld, lf, lg) = (lat.next().unwrap(), lat.next().unwrap(), lat.next().unwrap());
     eprintln!("saturation with {} workers for {}s ...", a.workers, a.sat_secs);
     let sd = saturation(&client, &direct, &a).await;
+    let sf = saturation(&client, &floor, &a).await;
     let sg = saturation(&client, &via, &a).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(gateway.0.id());
 
-    println!("| metric | direct | through Warden | Warden / direct | added |");
-    println!("|---|---|---|---|---|");
+    let added = |via: Duration, base: Duration| ms(via.saturating_sub(base));
     println!(
-        "| p50 latency @ {}/s (ms) | {} | {} | {:.2} | {} |",
-        a.rate,
-        ms(ld.0),
-        ms(lg.0),
-        lg.0.as_secs_f64() / ld.0.as_secs_f64(),
-        ms(lg.0.saturating_sub(ld.0))
+        "| metric | direct | minimal proxy | through Warden | Warden / direct | added by proxy | added by Warden |"
     );
+    println!("|---|---|---|---|---|---|---|");
+    for (label, d, f, g) in [("p50", ld.0, lf.0, lg.0), ("p99", ld.1, lf.1, lg.1)] {
+        println!(
+            "| {label} latency @ {}/s (ms) | {} | {} | {} | {:.2} | {} | {} |",
+            a.rate,
+            ms(d),
+            ms(f),
+            ms(g),
+            g.as_secs_f64() / d.as_secs_f64(),
+            added(f, d),
+            added(g, d)
+        );
+    }
+    println!("| max latency @ {}/s (ms) | {} | {} | {} | | | |", a.rate, ms(ld.2), ms(lf.2), ms(lg.2));
     println!(
-        "| p99 latency @ {}/s (ms) | {} | {} | {:.2} | {} |",
-        a.rate,
-        ms(ld.1),
-        ms(lg.1),
-        lg.1.as_secs_f64() / ld.1.as_secs_f64(),
-        ms(lg.1.saturating_sub(ld.1))
+        "| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.0} | {:.2} | | |",
+        a.workers,
+        sd.0,
+        sf.0,
+        sg.0,
+        sg.0 / sd.0
     );
-    println!("| max latency @ {}/s (ms) | {} | {} | | |", a.rate, ms(ld.2), ms(lg.2));
-    println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} | |", a.workers, sd.0, sg.0, sg.0 / sd.0);
-    println!("| send lag p99 vs schedule (ms) | {} | {} | | |", ms(ld.4), ms(lg.4));
-    println!("| errors (latency, saturation) | {}, {} | {}, {} | | |", ld.3, sd.1, lg.3, sg.1);
+    println!("| send lag p99 vs schedule (ms) | {} | {} | {} | | | |", ms(ld.4), ms(lf.4), ms(lg.4));
+    println!("| errors (latency, saturation) | {}, {} | {}, {} | {}, {} | | | |", ld.3, sd.1, lf.3, sf.1, lg.3, sg.1);
     println!(
-        "| gateway RSS idle at start / after load (MB) | | {:.1} / {:.1} | | |",
+        "| gateway RSS idle at start / after load (MB) | | | {:.1} / {:.1} | | | |",
         rss_idle as f64 / 1024.0,
         rss_after as f64 / 1024.0
     );
     let _ = std::fs::remove_dir_all(&dir);
-    if ld.3 + lg.3 + sd.1 + sg.1 > 0 {
+    if ld.3 + lf.3 + lg.3 + sd.1 + sf.1 + sg.1 > 0 {
         bail!("some calls failed");
     }
     Ok(())
