@@ -6,8 +6,10 @@
 //! name the key path and the line of the entry.
 
 pub mod env;
+mod policy;
 mod schema;
 
+pub use policy::*;
 pub use schema::*;
 
 use std::path::Path;
@@ -42,7 +44,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
 /// serde_norway renders "<path>: <message> at line L column C". For errors raised by
 /// a value's own validation it reports the enclosing mapping; there we find the line
 /// holding the bad value and name its key.
-fn describe_yaml_error(e: &serde_norway::Error, text: &str) -> String {
+pub(crate) fn describe_yaml_error(e: &serde_norway::Error, text: &str) -> String {
     let rendered = e.to_string();
     let Some(raw) = schema::LAST_BAD.with(|b| b.borrow_mut().take()) else {
         return rendered;

@@ -22,6 +22,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// Static-token agents (less safe than inventory agents with OAuth tokens; kept for demos).
     pub agents: Vec<AgentConfig>,
+    /// Policy as code: rules, risk tiers, approvals (see `policy.rs`).
+    pub policy: crate::policy::PolicyDoc,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,7 +295,7 @@ thread_local! {
     pub(crate) static LAST_BAD: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-fn bad<E: de::Error>(raw: &str, message: impl fmt::Display) -> E {
+pub(crate) fn bad<E: de::Error>(raw: &str, message: impl fmt::Display) -> E {
     LAST_BAD.with(|b| *b.borrow_mut() = Some(raw.to_string()));
     E::custom(message)
 }

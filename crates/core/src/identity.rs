@@ -48,12 +48,24 @@ pub struct Agent {
     /// Inventory id; `None` for static-token agents declared only in the config.
     pub id: Option<String>,
     pub team: String,
+    /// Owner's email (inventory agents).
+    pub owner: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub data_access: crate::inventory::DataAccess,
 }
 
 impl Agent {
     /// A static-token agent from the config file.
     pub fn declared(name: &str, access: AccessRules) -> Agent {
-        Agent { name: name.to_string(), access, id: None, team: String::new() }
+        Agent {
+            name: name.to_string(),
+            access,
+            id: None,
+            team: String::new(),
+            owner: String::new(),
+            labels: Default::default(),
+            data_access: Default::default(),
+        }
     }
 }
 

@@ -142,6 +142,9 @@ impl Directory {
                     access: record.spec.access_rules(),
                     id: Some(record.id.clone()),
                     team: record.spec.team.clone(),
+                    owner: record.spec.owner.clone(),
+                    labels: record.spec.labels.clone(),
+                    data_access: record.spec.data_access,
                 }),
             };
             let entry = Arc::new(LiveAgent { record, agent });
