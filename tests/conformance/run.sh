@@ -35,6 +35,13 @@ agents:
     allow_tools: ["*"]
     allow_resources: ["*"]
     allow_prompts: ["*"]
+# Conformance checks protocol passthrough, not policy: every call is allowed
+# (the fixture's tools carry no annotations, which the default policy would hold).
+policy:
+  rules:
+    - name: conformance-allows-all
+      tier: low
+      action: allow
 YAML
 "$WARDEN_BIN" config check "$WORK/warden.yaml"
 WARDEN_LOG=warn "$WARDEN_BIN" serve --config "$WORK/warden.yaml" --listen "127.0.0.1:$GW_PORT" --data-dir "$WORK/data" >"$WORK/warden.log" 2>&1 & PIDS+=($!)

@@ -72,6 +72,13 @@ agents:
     deny_tools: ["demo__delete_file"]
     allow_resources: ["*"]
     allow_prompts: ["fx__*"]
+policy:
+  rules:
+    # The fixture's tools carry no annotations, which the default policy would hold for approval.
+    - name: fixture-tools
+      match: {{tools: ["fx__*"]}}
+      tier: low
+      action: allow
 """)
     procs.append(subprocess.Popen([WARDEN, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{gport}",
                                    "--data-dir", str(Path(tmp) / "data")],

@@ -50,6 +50,16 @@ pub struct Principal {
     /// `admin-token:<name>`, later `oidc:<email>`.
     pub name: String,
     pub role: Role,
+    /// Teams whose agents this principal may act on; `*` for all.
+    pub teams: Vec<String>,
+    /// Approver groups.
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    pub fn covers_team(&self, team: &str) -> bool {
+        self.teams.iter().any(|t| t == "*" || t == team)
+    }
 }
 
 #[cfg(test)]

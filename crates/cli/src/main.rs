@@ -123,6 +123,12 @@ enum AdminTokenCommand {
         role: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Teams whose agents the token may act on (approvals), comma-separated; `*` for all.
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        teams: Vec<String>,
+        /// Approver groups the holder belongs to, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
         #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data")]
         data_dir: PathBuf,
         /// Store URL [default: sqlite in the data dir]; or the config's store.url via --config.
@@ -237,13 +243,14 @@ fn store_url(explicit: Option<String>, config: Option<&Config>, data_dir: &std::
 }
 
 async fn admin_token(cmd: AdminTokenCommand) -> anyhow::Result<()> {
-    let AdminTokenCommand::Create { role, name, data_dir, store_url: explicit, config } = cmd;
+    let AdminTokenCommand::Create { role, name, teams, groups, data_dir, store_url: explicit, config } = cmd;
     let config = config.map(|p| warden_config::load(&p)).transpose()?;
     let url = store_url(explicit, config.as_ref(), &data_dir)?;
     let store = warden_store::Store::open(&url).await.with_context(|| format!("opening store {url}"))?;
     let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-    let (t, token) =
-        warden_gateway::api::create_admin_token_in(&store, &name, &role, &by).await.map_err(|e| match e {
+    let (t, token) = warden_gateway::api::create_admin_token_in(&store, &name, &role, &teams, &groups, &by)
+        .await
+        .map_err(|e| match e {
             warden_gateway::inventory::ControlError::Invalid(f) => {
                 anyhow::anyhow!(f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             }
@@ -375,9 +382,16 @@ async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow:
         }
         w.commit().await?;
     }
-    let (_, token) = warden_gateway::api::create_admin_token_in(&gw.store, "demo", "admin", "warden serve --demo")
-        .await
-        .map_err(|e| anyhow::anyhow!("demo admin token: {e:?}"))?;
+    let (_, token) = warden_gateway::api::create_admin_token_in(
+        &gw.store,
+        "demo",
+        "admin",
+        &["*".into()],
+        &[],
+        "warden serve --demo",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo admin token: {e:?}"))?;
     Ok(token)
 }
 

@@ -20,7 +20,10 @@ fn config(extra: &str) -> String {
 }
 
 async fn env_with(yaml: &str, store: Arc<warden_store::Store>) -> Env {
-    let (_, admin) = warden_gateway::api::create_admin_token_in(&store, "test-admin", "admin", "test").await.unwrap();
+    let (_, admin) =
+        warden_gateway::api::create_admin_token_in(&store, "test-admin", "admin", &["*".into()], &[], "test")
+            .await
+            .unwrap();
     let tg = TestGateway::start_with(yaml, store).await;
     Env { tg, admin, http: reqwest::Client::new() }
 }
@@ -31,10 +34,17 @@ async fn env() -> Env {
 
 impl Env {
     async fn token_for(&self, role: &str) -> String {
-        warden_gateway::api::create_admin_token_in(&self.tg.gw.store, &format!("t-{role}"), role, "test")
-            .await
-            .unwrap()
-            .1
+        warden_gateway::api::create_admin_token_in(
+            &self.tg.gw.store,
+            &format!("t-{role}"),
+            role,
+            &["*".into()],
+            &[],
+            "test",
+        )
+        .await
+        .unwrap()
+        .1
     }
 
     async fn api_as(

@@ -15,6 +15,21 @@ pub const REQUEST_TIMEOUT: i64 = -32001;
 pub const UPSTREAM_UNAVAILABLE: i64 = -32050;
 /// MCP: resource not found.
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
+/// Policy denied the call (`error.data` names the rule, tier and reason).
+pub const POLICY_DENIED: i64 = -32010;
+/// A human denied the held call.
+pub const APPROVAL_DENIED: i64 = -32011;
+/// No human decided before the approval's deadline.
+pub const APPROVAL_EXPIRED: i64 = -32012;
+/// The approval could not be held or delivered (store down, gateway restarted).
+pub const APPROVAL_UNAVAILABLE: i64 = -32013;
+/// A rate limit was exceeded (`error.data.retryAfterMs`).
+pub const RATE_LIMITED: i64 = -32029;
+
+/// An error response with `data`.
+pub fn error_with_data(id: &Value, code: i64, message: impl Into<String>, data: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into(), "data": data}})
+}
 
 /// A classified incoming JSON-RPC message. The original object is kept so
 /// that passthrough never loses fields Warden does not know about.

@@ -15,4 +15,5 @@ pub mod identity;
 pub mod inventory;
 pub mod jsonrpc;
 pub mod names;
+pub mod redact;
 pub mod time;

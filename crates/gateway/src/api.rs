@@ -52,6 +52,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/tokens"),
     ("post", "/api/v1/admin/tokens"),
     ("delete", "/api/v1/admin/tokens/{id}"),
+    ("get", "/api/v1/approvals"),
+    ("get", "/api/v1/approvals/{id}"),
+    ("post", "/api/v1/approvals/{id}/approve"),
+    ("post", "/api/v1/approvals/{id}/deny"),
+    ("post", "/api/v1/decide"),
 ];
 
 pub fn routes() -> Router<Arc<Gateway>> {
@@ -73,6 +78,11 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/admin/tokens", get(list_admin_tokens).post(create_admin_token))
         .route("/api/v1/admin/tokens/{id}", axum::routing::delete(revoke_admin_token))
+        .route("/api/v1/approvals", get(list_approvals))
+        .route("/api/v1/approvals/{id}", get(show_approval))
+        .route("/api/v1/approvals/{id}/approve", post(approve))
+        .route("/api/v1/approvals/{id}/deny", post(deny))
+        .route("/api/v1/decide", post(crate::decide::decide))
 }
 
 /// An API failure, rendered as JSON with the right status.
@@ -159,7 +169,7 @@ async fn admin(gw: &Gateway, h: &HeaderMap, need: Role) -> Result<Principal, Api
         .await?
         .ok_or_else(|| unauthorized("unknown or revoked admin token"))?;
     let role = Role::parse(&t.role).ok_or_else(|| unauthorized("admin token has an unknown role"))?;
-    let p = Principal { name: format!("admin-token:{}", t.name), role };
+    let p = Principal { name: format!("admin-token:{}", t.name), role, teams: t.teams, groups: t.groups };
     if !role.allows(need) {
         tracing::info!(principal = %p.name, role = role.as_str(), need = need.as_str(), "admin API: role too weak");
         return Err(ApiError::new(
@@ -441,12 +451,24 @@ async fn list_admin_tokens(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiR
 struct NewAdminToken {
     name: String,
     role: String,
+    /// Teams whose agents the token may act on; default all (`*`).
+    #[serde(default = "all_teams")]
+    teams: Vec<String>,
+    /// Approver groups the holder belongs to.
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+fn all_teams() -> Vec<String> {
+    vec!["*".into()]
 }
 
 async fn create_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let b: NewAdminToken = parse_json(&h, &body)?;
-    let (t, token) = create_admin_token_in(&gw.store, &b.name, &b.role, &p.name).await.map_err(ApiError::from)?;
+    let (t, token) = create_admin_token_in(&gw.store, &b.name, &b.role, &b.teams, &b.groups, &p.name)
+        .await
+        .map_err(ApiError::from)?;
     let mut v = json!(t);
     v["token"] = json!(token);
     Ok(json_response(StatusCode::CREATED, v))
@@ -457,6 +479,8 @@ pub async fn create_admin_token_in(
     store: &warden_store::Store,
     name: &str,
     role: &str,
+    teams: &[String],
+    groups: &[String],
     by: &str,
 ) -> Result<(AdminToken, String), ControlError> {
     let mut errors = Vec::new();
@@ -466,6 +490,14 @@ pub async fn create_admin_token_in(
     if Role::parse(role).is_none() {
         errors.push(FieldError::new("role", "must be one of admin, approver, auditor, viewer"));
     }
+    let bad = |v: &String| v.is_empty() || v.len() > 64 || v.contains(',') || v.chars().any(char::is_whitespace);
+    if teams.is_empty() || teams.iter().any(bad) {
+        errors
+            .push(FieldError::new("teams", "list one or more team names (or \"*\" for all), without commas or spaces"));
+    }
+    if groups.iter().any(bad) {
+        errors.push(FieldError::new("groups", "group names may not be empty or hold commas or spaces"));
+    }
     if !errors.is_empty() {
         return Err(ControlError::Invalid(errors));
     }
@@ -474,6 +506,8 @@ pub async fn create_admin_token_in(
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_string(),
         role: role.to_string(),
+        teams: teams.to_vec(),
+        groups: groups.to_vec(),
         created_at: Timestamp::now(),
         created_by: by.to_string(),
         revoked_at: None,
@@ -496,6 +530,136 @@ async fn revoke_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(i
     w.log(&warden_store::Change::new(&format!("admin-token-id:{id}"), &p.name, "revoke", "revoked via API")).await?;
     w.commit().await?;
     ok(json!({"revoked": id}))
+}
+
+#[derive(serde::Deserialize)]
+struct ApprovalQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_approvals(State(gw): State<Arc<Gateway>>, h: HeaderMap, Query(q): Query<ApprovalQuery>) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    let status = match q.status.as_deref() {
+        None | Some("all") => None,
+        Some(s) => Some(warden_store::ApprovalStatus::parse(s).ok_or_else(|| {
+            ApiError::bad(format!(
+                "unknown status {s:?}: use pending, approved, denied, expired, cancelled, interrupted or all"
+            ))
+        })?),
+    };
+    let list = gw.store.approvals(status, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    ok(json!({"approvals": list}))
+}
+
+async fn show_approval(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    let a = gw.store.approval(&id).await?.ok_or_else(|| not_found_approval(&id))?;
+    ok(json!(a))
+}
+
+fn not_found_approval(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no approval {id:?}"))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    comment: Option<String>,
+    /// Approve: also allow this agent+tool for N minutes without asking again.
+    #[serde(default)]
+    grant_minutes: Option<u64>,
+    /// With `grant_minutes`: any arguments (default: only these exact arguments).
+    #[serde(default)]
+    grant_any_arguments: bool,
+}
+
+async fn approve(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    decide_approval(&gw, &h, &id, &body, true).await
+}
+
+async fn deny(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    decide_approval(&gw, &h, &id, &body, false).await
+}
+
+/// A human decision. Separation of duties: the approver role, the agent's
+/// team, and the rule's approver group; agents never get here (their tokens
+/// are not admin tokens).
+async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8], approve: bool) -> ApiResult {
+    use warden_store::ApprovalStatus;
+    let p = admin(gw, h, Role::Approver).await?;
+    let b: DecisionBody = if body.is_empty() { DecisionBody::default() } else { parse_json(h, body)? };
+    let comment = b.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if !approve && comment.is_none() {
+        return Err(ApiError {
+            fields: vec![FieldError::new("comment", "a denial needs a comment")],
+            ..ApiError::bad("a denial needs a comment")
+        });
+    }
+    if comment.is_some_and(|c| c.len() > 2000) {
+        return Err(ApiError::bad("comment: at most 2000 characters"));
+    }
+    if b.grant_minutes.is_some() && !approve {
+        return Err(ApiError::bad("grant_minutes applies only to approve"));
+    }
+    if b.grant_minutes.is_some_and(|m| m == 0 || m > 24 * 60) {
+        return Err(ApiError::bad("grant_minutes: between 1 and 1440"));
+    }
+    let a = gw.store.approval(id).await?.ok_or_else(|| not_found_approval(id))?;
+    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
+    if !p.covers_team(&a.team) {
+        return Err(forbidden(format!("{} may not decide for team {:?}", p.name, a.team)));
+    }
+    if let Some(g) = &a.approvers
+        && !p.groups.iter().any(|x| x == g)
+    {
+        return Err(forbidden(format!("rule {:?} needs an approver in group {g:?}", a.rule)));
+    }
+    let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
+    if a.status != ApprovalStatus::Pending {
+        return Err(conflict(format!("approval {id} is already {}", a.status.as_str())));
+    }
+    let now = Timestamp::now();
+    if a.expires_at.0 <= now.0 {
+        return Err(conflict(format!("approval {id} has expired; the call was refused")));
+    }
+    if !crate::approvals::holder_alive(gw, &a).await {
+        if gw.store.decide_approval(id, ApprovalStatus::Interrupted, None, None, now, false).await? {
+            let _ = gw
+                .store
+                .set_approval_outcome(id, "gateway restarted before a decision: the call was not executed")
+                .await;
+        }
+        return Err(conflict(format!(
+            "approval {id}: the gateway holding the call restarted; the call was not executed and cannot be approved"
+        )));
+    }
+    let to = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
+    if !gw.store.decide_approval(id, to, Some(&p.name), comment, now, true).await? {
+        let cur = gw.store.approval(id).await?.map(|a| a.status.as_str()).unwrap_or("gone");
+        return Err(conflict(format!("approval {id} could not be decided: it is {cur}")));
+    }
+    let mut grant = None;
+    if let Some(m) = b.grant_minutes {
+        let g = warden_store::Grant {
+            id: format!("grt_{}", uuid::Uuid::now_v7().simple()),
+            agent: a.agent.clone(),
+            tool: a.tool.clone(),
+            args_digest: (!b.grant_any_arguments).then(|| a.args_digest.clone()),
+            created_by: p.name.clone(),
+            created_at: now,
+            expires_at: Timestamp(now.0 + (m * 60) as i64),
+            approval_id: a.id.clone(),
+        };
+        gw.store.insert_grant(&g).await?;
+        grant = Some(g);
+    }
+    gw.approvals.notify(id, to);
+    tracing::info!(target: "warden::audit", approval = %id, by = %p.name, decision = to.as_str(),
+        comment = comment.unwrap_or(""), agent = %a.agent, tool = %a.tool, "approval decided");
+    let a = gw.store.approval(id).await?.ok_or_else(|| not_found_approval(id))?;
+    ok(json!({"approval": a, "grant": grant}))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use warden_mcp::CallEvent;
 
 use crate::Gateway;
 use crate::catalog::{Catalog, Section};
+use crate::govern::{self, Action, Entry, Gate};
 use crate::session::{Session, log_level_rank};
 
 /// How the edge should answer a request.
@@ -99,9 +100,15 @@ pub async fn request(
                 let label = if what == "tool" { "Unknown tool" } else { "Unknown prompt" };
                 return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("{label}: {name}")));
             };
+            let exposed = entry.exposed.clone();
+            let annotations = entry.item.get("annotations").cloned().unwrap_or(Value::Null);
+            let (upstream, original) = (entry.upstream, entry.original.clone());
             let mut params = params;
-            params["name"] = Value::String(entry.original.clone());
-            forward(gw, s, entry.upstream, method, params, id, sse).await
+            params["name"] = Value::String(original);
+            if method == "tools/call" {
+                return governed_call(gw, s, upstream, exposed, annotations, params, id, sse).await;
+            }
+            forward(gw, s, upstream, method, params, id, sse).await
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
@@ -320,6 +327,130 @@ async fn forward(
         let _ = tx.send(finish(outcome, id, &session, up.name(), &method)).await;
     });
     Reply::Stream(first, rx)
+}
+
+/// `tools/call` through the decision pipeline: refused, let through, or held
+/// for a human. While held, a client that gave a progress token gets
+/// `notifications/progress` every `approvals.progress_interval`, so it does not
+/// time out; a client that disconnects or cancels abandons the approval.
+#[allow(clippy::too_many_arguments)]
+async fn governed_call(
+    gw: &Arc<Gateway>,
+    s: &Arc<Session>,
+    upstream: usize,
+    tool: String,
+    annotations: Value,
+    params: Value,
+    id: Value,
+    sse: bool,
+) -> Reply {
+    let action = Action {
+        entry: Entry::Mcp,
+        agent: s.agent(),
+        session_id: Some(s.id.clone()),
+        tool,
+        annotations,
+        args: params.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        flags: *s.flags.lock().unwrap(),
+        trace_id: Action::new_trace_id(),
+    };
+    let mut held = match govern::check(gw, &action).await {
+        Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&id)),
+        Gate::Proceed(d) => {
+            // Counted when the call is let through: the conservative reading of "has returned data".
+            {
+                let mut f = s.flags.lock().unwrap();
+                *f = govern::flags_after(*f, &d.labels);
+            }
+            return forward(gw, s, upstream, "tools/call", params, id, sse).await;
+        }
+        Gate::Hold(h) => h,
+    };
+    let token = params.pointer("/_meta/progressToken").cloned();
+    let every = gw.policy.load().approvals.progress_interval.0;
+    let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
+    let key = IdKey::of(&id);
+    if let Some(k) = &key {
+        s.inflight.lock().unwrap().insert(k.clone(), cancel_tx);
+    }
+    let guard = Inflight { session: s.clone(), key };
+    let progress = |n: u64, token: &Value, approval: &str| {
+        json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {
+            "progressToken": token, "progress": n,
+            "message": format!("waiting for human approval {approval}")}})
+    };
+    let release = {
+        let (gw, s, action) = (gw.clone(), s.clone(), action.clone());
+        move |held: Box<govern::Held>, id: Value, params: Value| async move {
+            if let Err(r) = held.recheck(&action) {
+                held.finish("refused: the policy changed while the call was held").await;
+                return Reply::Json(r.to_jsonrpc(&id));
+            }
+            {
+                let mut f = s.flags.lock().unwrap();
+                *f = govern::flags_after(*f, &held.decision.labels);
+            }
+            let reply = forward(&gw, &s, upstream, "tools/call", params, id, sse).await;
+            held.finish("executed").await;
+            reply
+        }
+    };
+    match (sse, token) {
+        (true, Some(token)) => {
+            let (tx, rx) = mpsc::channel::<Value>(64);
+            let first = progress(0, &token, &held.approval.id);
+            tokio::spawn(async move {
+                let mut cancel_rx = cancel_rx;
+                let approval = held.approval.id.clone();
+                let mut n = 0;
+                let ptx = tx.clone();
+                let waited = tokio::select! {
+                    w = held.wait(None, every, |_| {
+                        n += 1;
+                        let _ = ptx.try_send(progress(n, &token, &approval));
+                    }) => w,
+                    _ = &mut cancel_rx => return,
+                    _ = tx.closed() => return,
+                };
+                drop(guard);
+                let reply = match waited {
+                    govern::Waited::Approved => release(held, id, params).await,
+                    govern::Waited::Refused(r) => Reply::Json(r.to_jsonrpc(&id)),
+                    govern::Waited::StillPending => unreachable!("no wait limit"),
+                };
+                match reply {
+                    Reply::Json(v) => {
+                        let _ = tx.send(v).await;
+                    }
+                    Reply::Stream(first, mut more) => {
+                        if tx.send(first).await.is_ok() {
+                            while let Some(m) = more.recv().await {
+                                if tx.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            Reply::Stream(first, rx)
+        }
+        _ => {
+            let mut cancel_rx = cancel_rx;
+            let waited = tokio::select! {
+                w = held.wait(None, every, |_| {}) => w,
+                _ = &mut cancel_rx => {
+                    return Reply::Json(jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client"));
+                }
+            };
+            drop(guard);
+            match waited {
+                govern::Waited::Approved => release(held, id, params).await,
+                govern::Waited::Refused(r) => Reply::Json(r.to_jsonrpc(&id)),
+                govern::Waited::StillPending => unreachable!("no wait limit"),
+            }
+        }
+    }
 }
 
 /// Turns an upstream event into the message the client gets, or drops it.

@@ -141,7 +141,7 @@ pub(crate) fn base_url(gw: &Gateway, h: &HeaderMap) -> String {
 }
 
 /// DNS-rebinding guard and authentication, shared by POST, GET and DELETE.
-async fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
+pub(crate) async fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
     check_host(gw, h)?;
     gw.directory.authenticate(header_str(h, header::AUTHORIZATION)).await.map_err(|refusal| {
         tracing::info!(reason = %refusal.reason, "request refused: unauthenticated");

@@ -11,14 +11,22 @@
 //! - [`api`]: the admin REST API under `/api/v1`, with its OpenAPI document.
 //! - [`oauth`]: `/oauth/token` and the `/.well-known` metadata and key set.
 //! - [`report`]: the inventory report (md, csv, json) and `/metrics`.
+//! - [`govern`]: the decision pipeline every entry point shares (policy, rate
+//!   limits, grants, approval holds).
+//! - [`approvals`]: held calls — waiting, cross-replica decisions, webhooks.
+//! - [`policy_source`]: loading and hot-reloading the policy.
 
 pub mod api;
+pub mod approvals;
 pub mod catalog;
+pub mod decide;
 pub mod directory;
 pub mod dispatch;
 pub mod edge;
+pub mod govern;
 pub mod inventory;
 pub mod oauth;
+pub mod policy_source;
 pub mod report;
 pub mod session;
 
@@ -56,6 +64,18 @@ pub struct Gateway {
     pub draining: AtomicBool,
     pub limits: Limits,
     pub hosts: edge::HostPolicy,
+    /// The live policy; swapped whole on reload.
+    pub policy: ArcSwap<warden_policy::Policy>,
+    pub policy_source: policy_source::PolicySource,
+    pub policy_metrics: policy_source::PolicyMetrics,
+    pub limiter: warden_policy::limits::Limiter,
+    pub approvals: approvals::Hub,
+    /// Outbound HTTP (webhooks, JWKS).
+    pub http: reqwest::Client,
+    /// Information-flow state of decision-API sessions: (agent, session) → flags, last use.
+    pub decide_sessions: Mutex<HashMap<(String, String), (warden_policy::SessionFlags, std::time::Instant)>>,
+    decisions: Mutex<HashMap<(&'static str, &'static str), u64>>,
+    pub rate_limited: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +153,8 @@ impl Gateway {
         }
         let n = upstreams.len();
         let s = &config.server;
+        let policy_source = policy_source::PolicySource::new(&config.policy, None);
+        let (policy, _) = policy_source.load().map_err(|e| anyhow::anyhow!("policy:\n{e}"))?;
         Ok(Arc::new(Gateway {
             directory,
             store,
@@ -162,6 +184,15 @@ impl Gateway {
                 s.allowed_hosts.iter().map(|h| h.0.clone()).collect(),
                 s.allowed_origins.iter().map(|h| h.0.clone()).collect(),
             ),
+            policy: ArcSwap::from_pointee(policy),
+            policy_source,
+            policy_metrics: policy_source::PolicyMetrics { valid: AtomicBool::new(true), ..Default::default() },
+            limiter: Default::default(),
+            approvals: Default::default(),
+            http: client,
+            decide_sessions: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
+            rate_limited: Default::default(),
         }))
     }
 
@@ -190,6 +221,17 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(self.catalog.load().conflicts.clone())
+    }
+
+    pub(crate) fn count_decision(&self, action: warden_config::RuleAction, tier: warden_config::Tier) {
+        *self.decisions.lock().unwrap().entry((action.as_str(), tier.as_str())).or_insert(0) += 1;
+    }
+
+    /// Policy decisions so far, by (action, tier).
+    pub fn decision_counts(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let mut v: Vec<_> = self.decisions.lock().unwrap().iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort();
+        v
     }
 
     /// Closes every session of `agent` (kill switch); returns how many.
@@ -405,6 +447,8 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     let app = edge::router(gw.clone());
     let follower = tokio::spawn(gw.clone().follow_store());
+    let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
+    let approvals = tokio::spawn(approvals::follow(gw.clone()));
     let reaper = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -445,6 +489,8 @@ pub async fn serve(
     }
     reaper.abort();
     follower.abort();
+    policy_watch.abort();
+    approvals.abort();
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -31,6 +31,8 @@ pub struct Session {
     pub relayed: Mutex<HashMap<String, ServerRequest>>,
     next_relay: AtomicU64,
     last_active: Mutex<Instant>,
+    /// What the session has read so far, for the information-flow rule.
+    pub flags: Mutex<warden_policy::SessionFlags>,
 }
 
 impl Session {
@@ -108,6 +110,7 @@ impl Sessions {
             relayed: Mutex::new(HashMap::new()),
             next_relay: AtomicU64::new(1),
             last_active: Mutex::new(Instant::now()),
+            flags: Mutex::new(Default::default()),
         });
         self.map.write().unwrap().insert(id, s.clone());
         s

@@ -18,6 +18,9 @@ use sqlx::{Any, AnyPool, Row};
 use warden_core::inventory::{AgentRecord, SeparationException};
 use warden_core::time::Timestamp;
 
+pub mod approvals;
+pub use approvals::{Approval, ApprovalStatus, Grant};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
@@ -78,6 +81,10 @@ pub struct AdminToken {
     pub id: String,
     pub name: String,
     pub role: String,
+    /// Teams whose agents this token may act on (approvals); `*` for all.
+    pub teams: Vec<String>,
+    /// Approver groups the holder belongs to.
+    pub groups: Vec<String>,
     pub created_at: Timestamp,
     pub created_by: String,
     pub revoked_at: Option<Timestamp>,
@@ -118,6 +125,10 @@ const MIGRATIONS: &[&str] = &[
      public_hex TEXT NOT NULL, created_at BIGINT NOT NULL, retired_at BIGINT)",
     "INSERT INTO meta (key, value) VALUES ('inventory_version', 0) ON CONFLICT (key) DO NOTHING",
 ];
+
+/// Column additions to tables of earlier versions; "already exists" is fine.
+const ADD_COLUMNS: &[&str] =
+    &["ALTER TABLE admin_tokens ADD COLUMN teams TEXT", "ALTER TABLE admin_tokens ADD COLUMN groups_list TEXT"];
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -165,10 +176,16 @@ fn admin_from_row(row: &AnyRow) -> Result<AdminToken> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         role: row.try_get("role")?,
+        teams: split_list(row.try_get::<Option<String>, _>("teams")?.as_deref().unwrap_or("*")),
+        groups: split_list(row.try_get::<Option<String>, _>("groups_list")?.as_deref().unwrap_or("")),
         created_at: Timestamp(row.try_get("created_at")?),
         created_by: row.try_get("created_by")?,
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
     })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
 }
 
 fn key_from_row(row: &AnyRow) -> Result<SigningKey> {
@@ -236,10 +253,18 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        for m in MIGRATIONS {
+        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS) {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        for m in ADD_COLUMNS {
+            if let Err(e) = sqlx::query(*m).execute(&self.pool).await {
+                let msg = e.to_string();
+                if !(msg.contains("duplicate column") || msg.contains("already exists")) {
+                    return Err(e.into());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -429,13 +454,15 @@ impl Write<'_> {
 
     pub async fn insert_admin_token(&mut self, t: &AdminToken, sha256_hex: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO admin_tokens (id, name, token_sha256, role, created_at, created_by, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "INSERT INTO admin_tokens (id, name, token_sha256, role, teams, groups_list, created_at, created_by, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
         )
         .bind(&t.id)
         .bind(&t.name)
         .bind(sha256_hex)
         .bind(&t.role)
+        .bind(t.teams.join(","))
+        .bind(t.groups.join(","))
         .bind(t.created_at.0)
         .bind(&t.created_by)
         .execute(&mut *self.tx)

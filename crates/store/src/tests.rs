@@ -19,7 +19,93 @@ fn record(name: &str) -> AgentRecord {
     }
 }
 
+fn approval(id: &str, holder: &str, expires: i64) -> Approval {
+    Approval {
+        id: id.into(),
+        status: ApprovalStatus::Pending,
+        agent: "alpha-bot".into(),
+        owner: "o@example.com".into(),
+        team: "payments".into(),
+        tool: "pay__transfer".into(),
+        arguments: serde_json::json!({"amount": 5000, "api_key": "[REDACTED:key]"}),
+        args_digest: "d1".into(),
+        tier: "high".into(),
+        rule: "big-payments".into(),
+        reason: "needs a human".into(),
+        approvers: Some("finance".into()),
+        trace_id: "t".into(),
+        entry: "mcp".into(),
+        session_id: Some("s1".into()),
+        created_at: Timestamp(100),
+        expires_at: Timestamp(expires),
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        holder: holder.into(),
+        outcome: None,
+    }
+}
+
+async fn approval_scenarios(store: &Store) {
+    let far = Timestamp::now().0 + 3600;
+    let a = approval("apr_1", "r1", far);
+    store.insert_approval(&a).await.unwrap();
+    assert_eq!(store.approval("apr_1").await.unwrap().unwrap(), a);
+    assert_eq!(store.approvals(Some(ApprovalStatus::Pending), 10).await.unwrap(), vec![a.clone()]);
+    // Decided once; a second decision does not move it.
+    let now = Timestamp::now();
+    assert!(
+        store.decide_approval("apr_1", ApprovalStatus::Approved, Some("human"), Some("ok"), now, true).await.unwrap()
+    );
+    assert!(!store.decide_approval("apr_1", ApprovalStatus::Denied, Some("other"), None, now, true).await.unwrap());
+    let got = store.approval("apr_1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.decided_by.as_deref(), got.comment.as_deref()),
+        (ApprovalStatus::Approved, Some("human"), Some("ok"))
+    );
+    store.set_approval_outcome("apr_1", "executed").await.unwrap();
+    store.set_approval_outcome("apr_1", "again").await.unwrap();
+    assert_eq!(store.approval("apr_1").await.unwrap().unwrap().outcome.as_deref(), Some("executed"));
+    // Past its deadline a human cannot decide it; the holder's expiry still can.
+    store.insert_approval(&approval("apr_2", "r1", 200)).await.unwrap();
+    assert!(!store.decide_approval("apr_2", ApprovalStatus::Approved, Some("human"), None, now, true).await.unwrap());
+    assert!(store.decide_approval("apr_2", ApprovalStatus::Expired, None, None, now, false).await.unwrap());
+    // Orphans: a holder without a fresh heartbeat loses its pending approvals honestly.
+    store.insert_approval(&approval("apr_3", "dead", far)).await.unwrap();
+    store.insert_approval(&approval("apr_4", "alive", far)).await.unwrap();
+    store.insert_approval(&approval("apr_5", "dead", far)).await.unwrap();
+    assert!(store.decide_approval("apr_5", ApprovalStatus::Approved, Some("h"), None, now, true).await.unwrap());
+    store.heartbeat("alive", 10_000).await.unwrap();
+    store.heartbeat("dead", 1_000).await.unwrap();
+    store.heartbeat("alive", 20_000).await.unwrap();
+    assert_eq!(store.replica_seen_at("alive").await.unwrap(), Some(20_000));
+    assert_eq!(store.sweep_orphaned_approvals("me", 5_000, now).await.unwrap(), 2);
+    let s3 = store.approval("apr_3").await.unwrap().unwrap();
+    assert_eq!(s3.status, ApprovalStatus::Interrupted);
+    assert!(s3.outcome.unwrap().contains("gateway restarted"));
+    assert_eq!(store.approval("apr_4").await.unwrap().unwrap().status, ApprovalStatus::Pending);
+    let s5 = store.approval("apr_5").await.unwrap().unwrap();
+    assert_eq!(s5.status, ApprovalStatus::Approved);
+    assert!(s5.outcome.unwrap().contains("not executed"));
+    // Grants: only unexpired ones, for that agent and tool.
+    let g = Grant {
+        id: "g1".into(),
+        agent: "alpha-bot".into(),
+        tool: "pay__transfer".into(),
+        args_digest: None,
+        created_by: "human".into(),
+        created_at: now,
+        expires_at: Timestamp(now.0 + 60),
+        approval_id: "apr_1".into(),
+    };
+    store.insert_grant(&g).await.unwrap();
+    store.insert_grant(&Grant { id: "g2".into(), expires_at: Timestamp(now.0 - 1), ..g.clone() }).await.unwrap();
+    assert_eq!(store.grants("alpha-bot", "pay__transfer", now).await.unwrap(), vec![g]);
+    assert!(store.grants("beta-bot", "pay__transfer", now).await.unwrap().is_empty());
+}
+
 async fn scenarios(store: &Store) {
+    approval_scenarios(store).await;
     let v0 = store.version().await.unwrap();
     // Insert and read back.
     let a = record("alpha-bot");
@@ -93,6 +179,8 @@ async fn scenarios(store: &Store) {
         id: "t1".into(),
         name: "ops".into(),
         role: "admin".into(),
+        teams: vec!["payments".into(), "ops".into()],
+        groups: vec!["finance".into()],
         created_at: Timestamp(1),
         created_by: "cli".into(),
         revoked_at: None,

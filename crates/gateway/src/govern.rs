@@ -1,0 +1,429 @@
+//! The decision pipeline, written once for every entry point. An MCP
+//! `tools/call` and a `POST /api/v1/decide` from an agent's pre-tool hook both
+//! become an [`Action`] and pass the same stages: identity and inventory status
+//! (already settled by authentication), policy (risk tier and verdict), rate
+//! limits, scoped grants, and the approval hold. Anything that cannot be
+//! decided — the store is down, a condition errors — refuses the action.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use warden_config::{RuleAction, ToolLabel};
+use warden_core::identity::Agent;
+use warden_core::jsonrpc;
+use warden_core::time::Timestamp;
+use warden_policy::{Decision, Request, SessionFlags};
+use warden_store::{Approval, ApprovalStatus};
+
+use crate::Gateway;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Mcp,
+    Decide,
+}
+
+impl Entry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entry::Mcp => "mcp",
+            Entry::Decide => "decide",
+        }
+    }
+}
+
+/// One proposed action, whatever door it came through.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub entry: Entry,
+    pub agent: Arc<Agent>,
+    pub session_id: Option<String>,
+    /// Exposed tool name (prefixed for MCP; the agent's own name for built-ins).
+    pub tool: String,
+    pub annotations: Value,
+    pub args: Value,
+    pub flags: SessionFlags,
+    pub trace_id: String,
+}
+
+impl Action {
+    pub fn new_trace_id() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    fn request(&self) -> Request<'_> {
+        Request {
+            agent: &self.agent,
+            tool: &self.tool,
+            annotations: &self.annotations,
+            args: &self.args,
+            session: self.flags,
+        }
+    }
+
+    /// SHA-256 of the arguments as canonical JSON (keys sorted).
+    pub fn args_digest(&self) -> String {
+        warden_auth::secrets::sha256_hex(&self.args.to_string())
+    }
+}
+
+/// The action may not run. `code` and `message` go to the agent as a JSON-RPC error.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: i64,
+    /// `deny`, `rate_limited`, `approval_denied`, `approval_expired`, `approval_unavailable`, `cancelled`.
+    pub verdict: &'static str,
+    pub message: String,
+    pub data: Value,
+}
+
+impl Refusal {
+    pub fn to_jsonrpc(&self, id: &Value) -> Value {
+        jsonrpc::error_with_data(id, self.code, &self.message, self.data.clone())
+    }
+}
+
+pub enum Gate {
+    Proceed(Decision),
+    Refuse(Refusal),
+    Hold(Box<Held>),
+}
+
+/// A call waiting for a human. Dropping it before the decision cancels the
+/// approval (the agent went away).
+pub struct Held {
+    pub approval: Approval,
+    pub decision: Decision,
+    rx: watch::Receiver<Option<ApprovalStatus>>,
+    gw: Arc<Gateway>,
+    settled: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gw.approvals.unregister(&self.approval.id);
+        if !self.settled {
+            let (gw, id) = (self.gw.clone(), self.approval.id.clone());
+            tokio::spawn(async move {
+                match gw
+                    .store
+                    .decide_approval(&id, ApprovalStatus::Cancelled, None, None, Timestamp::now(), false)
+                    .await
+                {
+                    Ok(true) => {
+                        let _ = gw.store.set_approval_outcome(&id, "the agent went away: not executed").await;
+                        tracing::info!(approval = %id, "held call abandoned by the agent; approval cancelled");
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(approval = %id, error = %e, "could not cancel approval"),
+                }
+            });
+        }
+    }
+}
+
+fn decision_data(d: &Decision) -> Value {
+    json!({"verdict": d.action.as_str(), "rule": d.rule, "tier": d.tier.as_str(), "reason": d.reason})
+}
+
+fn refuse(code: i64, verdict: &'static str, message: String, data: Value) -> Refusal {
+    Refusal { code, verdict, message, data }
+}
+
+/// One structured line per decision. The durable, hash-chained audit trail
+/// (issue 7) attaches here.
+pub fn audit(a: &Action, d: &Decision, verdict: &str, approval: Option<&str>) {
+    tracing::info!(
+        target: "warden::audit",
+        entry = a.entry.as_str(),
+        agent = %a.agent.name,
+        session = a.session_id.as_deref().unwrap_or(""),
+        tool = %a.tool,
+        args_sha256 = %a.args_digest(),
+        verdict,
+        rule = %d.rule,
+        tier = d.tier.as_str(),
+        approval = approval.unwrap_or(""),
+        trace_id = %a.trace_id,
+        "decision"
+    );
+}
+
+/// Stages 3–5: policy, rate limits, grants, and the start of an approval hold.
+pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
+    let policy = gw.policy.load_full();
+    let mut d = policy.evaluate(&a.request());
+    gw.count_decision(d.action, d.tier);
+    match d.action {
+        RuleAction::Deny => {
+            audit(a, &d, "deny", None);
+            return Gate::Refuse(refuse(
+                jsonrpc::POLICY_DENIED,
+                "deny",
+                format!("Denied by policy: {}", d.reason),
+                decision_data(&d),
+            ));
+        }
+        RuleAction::RateLimit => {
+            let spec = d.limit.clone().expect("compiled: rate_limit has a limit");
+            let key = format!("rule\u{1f}{}\u{1f}{}\u{1f}{}", d.rule, a.agent.name, a.tool);
+            if let Err(wait) = gw.limiter.take(&key, &spec, Instant::now()) {
+                return Gate::Refuse(rate_limited(gw, a, &d, wait, "rule"));
+            }
+        }
+        _ => {}
+    }
+    if d.action.is_permissive()
+        && let Some(spec) = policy.tier_limit(d.tier)
+    {
+        let key = format!("tier\u{1f}{}\u{1f}{}", d.tier, a.agent.name);
+        if let Err(wait) = gw.limiter.take(&key, spec, Instant::now()) {
+            return Gate::Refuse(rate_limited(gw, a, &d, wait, "tier"));
+        }
+    }
+    if d.action != RuleAction::RequireApproval {
+        audit(a, &d, d.action.as_str(), None);
+        return Gate::Proceed(d);
+    }
+    // A standing grant from an earlier approval covers this call?
+    let digest = a.args_digest();
+    match gw.store.grants(&a.agent.name, &a.tool, Timestamp::now()).await {
+        Ok(grants) => {
+            if let Some(g) = grants.iter().find(|g| g.args_digest.as_ref().is_none_or(|x| *x == digest)) {
+                d.reason = format!("covered by grant {} (from approval {}, by {})", g.id, g.approval_id, g.created_by);
+                d.rule = format!("grant:{}", g.id);
+                d.action = RuleAction::Allow;
+                audit(a, &d, "allow", Some(&g.approval_id));
+                return Gate::Proceed(d);
+            }
+        }
+        Err(e) => return Gate::Refuse(unavailable(a, &d, &format!("grants unreadable: {e}"))),
+    }
+    let now = Timestamp::now();
+    let approval = Approval {
+        id: format!("apr_{}", uuid::Uuid::now_v7().simple()),
+        status: ApprovalStatus::Pending,
+        agent: a.agent.name.clone(),
+        owner: a.agent.owner.clone(),
+        team: a.agent.team.clone(),
+        tool: a.tool.clone(),
+        arguments: warden_core::redact::redact(&a.args),
+        args_digest: digest,
+        tier: d.tier.as_str().to_string(),
+        rule: d.rule.clone(),
+        reason: d.reason.clone(),
+        approvers: d.approvers.clone(),
+        trace_id: a.trace_id.clone(),
+        entry: a.entry.as_str().to_string(),
+        session_id: a.session_id.clone(),
+        created_at: now,
+        expires_at: Timestamp(now.0 + d.timeout.as_secs().max(1) as i64),
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        holder: gw.approvals.replica.clone(),
+        outcome: None,
+    };
+    let rx = gw.approvals.register(&approval.id);
+    if let Err(e) = gw.store.insert_approval(&approval).await {
+        gw.approvals.unregister(&approval.id);
+        return Gate::Refuse(unavailable(a, &d, &format!("approval could not be stored: {e}")));
+    }
+    audit(a, &d, "approval_required", Some(&approval.id));
+    crate::approvals::announce(gw, &policy.approvals.webhooks, &approval);
+    Gate::Hold(Box::new(Held { approval, decision: d, rx, gw: gw.clone(), settled: false }))
+}
+
+fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, wait: Duration, which: &str) -> Refusal {
+    gw.rate_limited.fetch_add(1, Ordering::Relaxed);
+    audit(a, d, "rate_limited", None);
+    let ms = wait.as_millis().max(1) as u64;
+    let mut data = decision_data(d);
+    data["verdict"] = json!("rate_limited");
+    data["limit"] = json!(which);
+    data["retryAfterMs"] = json!(ms);
+    refuse(
+        jsonrpc::RATE_LIMITED,
+        "rate_limited",
+        format!("Rate limit exceeded for {} ({which} limit of rule {}); retry after {} ms", a.tool, d.rule, ms),
+        data,
+    )
+}
+
+fn unavailable(a: &Action, d: &Decision, why: &str) -> Refusal {
+    tracing::error!(agent = %a.agent.name, tool = %a.tool, error = why, "approval hold failed; refusing the call");
+    audit(a, d, "approval_unavailable", None);
+    refuse(
+        jsonrpc::APPROVAL_UNAVAILABLE,
+        "approval_unavailable",
+        format!("This call needs human approval, but the approval could not be held: {why}"),
+        decision_data(d),
+    )
+}
+
+/// The outcome of waiting on a hold.
+pub enum Waited {
+    Approved,
+    Refused(Refusal),
+    /// `wait` lapsed with no decision (the decision API returns then).
+    StillPending,
+}
+
+impl Held {
+    /// Follows an existing approval (the decision API's `approval_id`).
+    pub fn attach(gw: &Arc<Gateway>, approval: Approval, decision: Decision) -> Box<Held> {
+        let rx = gw.approvals.register(&approval.id);
+        if approval.status != ApprovalStatus::Pending {
+            gw.approvals.notify(&approval.id, approval.status);
+        }
+        Box::new(Held { approval, decision, rx, gw: gw.clone(), settled: false })
+    }
+
+    /// Waits up to `wait` (or the approval's deadline, whichever is first).
+    /// `tick` is called every `every` while waiting (progress notifications).
+    pub async fn wait(&mut self, wait: Option<Duration>, every: Duration, mut tick: impl FnMut(Duration)) -> Waited {
+        let started = Instant::now();
+        let deadline_secs = (self.approval.expires_at.0 - Timestamp::now().0).max(0) as u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(deadline_secs);
+        let until = match wait {
+            Some(w) => deadline.min(tokio::time::Instant::now() + w),
+            None => deadline,
+        };
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            let status = *self.rx.borrow_and_update();
+            if let Some(s) = status {
+                return self.settle(s).await;
+            }
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    if changed.is_err() {
+                        return self.settle_from_store().await;
+                    }
+                }
+                _ = ticker.tick() => tick(started.elapsed()),
+                _ = tokio::time::sleep_until(until) => {
+                    if until < deadline {
+                        return Waited::StillPending;
+                    }
+                    let gw = &self.gw;
+                    return match gw.store.decide_approval(&self.approval.id, ApprovalStatus::Expired, None, None, Timestamp::now(), false).await {
+                        Ok(true) => self.settle(ApprovalStatus::Expired).await,
+                        // Decided in the meantime (perhaps on another replica).
+                        Ok(false) => self.settle_from_store().await,
+                        Err(e) => {
+                            self.settled = true;
+                            Waited::Refused(unavailable_held(&self.approval, &self.decision, &e.to_string()))
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    async fn settle_from_store(&mut self) -> Waited {
+        match self.gw.store.approval(&self.approval.id).await {
+            Ok(Some(a)) if a.status != ApprovalStatus::Pending => self.settle(a.status).await,
+            Ok(_) => Waited::StillPending,
+            Err(e) => {
+                self.settled = true;
+                Waited::Refused(unavailable_held(&self.approval, &self.decision, &e.to_string()))
+            }
+        }
+    }
+
+    async fn settle(&mut self, status: ApprovalStatus) -> Waited {
+        self.settled = true;
+        let fresh = self.gw.store.approval(&self.approval.id).await.ok().flatten();
+        let (by, comment) = fresh
+            .as_ref()
+            .map(|a| (a.decided_by.clone().unwrap_or_default(), a.comment.clone().unwrap_or_default()))
+            .unwrap_or_default();
+        let id = self.approval.id.clone();
+        let mut data = decision_data(&self.decision);
+        data["approvalId"] = json!(id);
+        let refused = |code, verdict: &'static str, message: String, mut data: Value| {
+            data["verdict"] = json!(verdict);
+            Waited::Refused(refuse(code, verdict, message, data))
+        };
+        match status {
+            ApprovalStatus::Approved => {
+                data["approvedBy"] = json!(by);
+                Waited::Approved
+            }
+            ApprovalStatus::Denied => {
+                data["deniedBy"] = json!(by);
+                data["comment"] = json!(comment);
+                let _ = self.gw.store.set_approval_outcome(&id, "refused: denied by a human").await;
+                let c = if comment.is_empty() { String::new() } else { format!(": {comment}") };
+                refused(jsonrpc::APPROVAL_DENIED, "approval_denied", format!("Approval {id} denied by {by}{c}"), data)
+            }
+            ApprovalStatus::Expired => {
+                let _ = self.gw.store.set_approval_outcome(&id, "refused: no decision before the deadline").await;
+                refused(
+                    jsonrpc::APPROVAL_EXPIRED,
+                    "approval_expired",
+                    format!("Approval {id} expired: no human decided in time, so the call was denied"),
+                    data,
+                )
+            }
+            ApprovalStatus::Cancelled | ApprovalStatus::Interrupted | ApprovalStatus::Pending => refused(
+                jsonrpc::APPROVAL_UNAVAILABLE,
+                "cancelled",
+                format!("Approval {id} was {}", status.as_str()),
+                data,
+            ),
+        }
+    }
+
+    /// After approval: the policy may have changed while the call was held;
+    /// a policy that now denies it wins (reload during a hold fails closed).
+    pub fn recheck(&self, a: &Action) -> Result<(), Refusal> {
+        let now = self.gw.policy.load().evaluate(&a.request());
+        if now.action == RuleAction::Deny {
+            audit(a, &now, "deny", Some(&self.approval.id));
+            let mut data = decision_data(&now);
+            data["approvalId"] = json!(self.approval.id);
+            return Err(refuse(
+                jsonrpc::POLICY_DENIED,
+                "deny",
+                format!("Denied by policy (changed while the call was held): {}", now.reason),
+                data,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records what became of the approved call.
+    pub async fn finish(&self, outcome: &str) {
+        if let Err(e) = self.gw.store.set_approval_outcome(&self.approval.id, outcome).await {
+            tracing::warn!(approval = %self.approval.id, error = %e, "could not record the approval outcome");
+        }
+    }
+
+    /// Keeps the approval pending when this holder stops waiting (decision API).
+    pub fn release(mut self: Box<Self>) {
+        self.settled = true;
+    }
+}
+
+fn unavailable_held(a: &Approval, d: &Decision, why: &str) -> Refusal {
+    let mut data = decision_data(d);
+    data["approvalId"] = json!(a.id);
+    refuse(
+        jsonrpc::APPROVAL_UNAVAILABLE,
+        "approval_unavailable",
+        format!("Approval {} could not be followed ({why}); the call was not executed", a.id),
+        data,
+    )
+}
+
+/// The session flags after a call with these labels was let through.
+pub fn flags_after(mut f: SessionFlags, labels: &[ToolLabel]) -> SessionFlags {
+    f.private_data |= labels.contains(&ToolLabel::PrivateData);
+    f.untrusted_content |= labels.contains(&ToolLabel::UntrustedContent);
+    f
+}
