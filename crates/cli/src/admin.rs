@@ -435,3 +435,105 @@ pub async fn rotate_keys(remote: &Remote) -> anyhow::Result<()> {
     println!("new signing key {}; older keys verify until their tokens expire", v["kid"].as_str().unwrap_or(""));
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals (default: pending).
+    List {
+        /// pending, approved, denied, expired, cancelled, interrupted or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one approval (JSON).
+    Show { id: String },
+    /// Approve: the held call proceeds upstream.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Also allow this agent+tool with these exact arguments for N minutes (scoped grant).
+        #[arg(long)]
+        grant_minutes: Option<u64>,
+        /// With --grant-minutes: any arguments, not just these.
+        #[arg(long)]
+        grant_any_arguments: bool,
+    },
+    /// Deny: the agent gets an error naming the decision.
+    Deny {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+pub async fn approvals(remote: &Remote, cmd: ApprovalsCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api::new(remote)?;
+    match cmd {
+        ApprovalsCommand::List { status, json } => {
+            let v = api.json(Method::GET, &format!("/api/v1/approvals?status={}", enc(&status)), None, None).await?;
+            if json {
+                println!("{}", pretty(&v["approvals"]));
+                return Ok(());
+            }
+            let list = v["approvals"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no {status} approvals");
+            }
+            for a in list {
+                let s = |k: &str| a[k].as_str().unwrap_or("").to_string();
+                println!(
+                    "{}  {:<11} {:<20} {:<32} {:<8} rule {}  expires {}",
+                    s("id"),
+                    s("status"),
+                    s("agent"),
+                    s("tool"),
+                    s("tier"),
+                    s("rule"),
+                    s("expires_at")
+                );
+            }
+        }
+        ApprovalsCommand::Show { id } => {
+            println!(
+                "{}",
+                pretty(&api.json(Method::GET, &format!("/api/v1/approvals/{}", enc(&id)), None, None).await?)
+            );
+        }
+        ApprovalsCommand::Approve { id, comment, grant_minutes, grant_any_arguments } => {
+            let mut body = json!({});
+            if let Some(c) = comment {
+                body["comment"] = json!(c);
+            }
+            if let Some(m) = grant_minutes {
+                body["grant_minutes"] = json!(m);
+                body["grant_any_arguments"] = json!(grant_any_arguments);
+            } else if grant_any_arguments {
+                bail!("--grant-any-arguments needs --grant-minutes");
+            }
+            let v =
+                api.json(Method::POST, &format!("/api/v1/approvals/{}/approve", enc(&id)), Some(body), None).await?;
+            println!("approved {id}: {} may proceed", v["approval"]["tool"].as_str().unwrap_or("the call"));
+            if let Some(g) = v["grant"].as_object() {
+                println!(
+                    "grant {} until {}",
+                    g.get("id").and_then(Value::as_str).unwrap_or(""),
+                    g.get("expires_at").and_then(Value::as_str).unwrap_or("")
+                );
+            }
+        }
+        ApprovalsCommand::Deny { id, comment } => {
+            api.json(
+                Method::POST,
+                &format!("/api/v1/approvals/{}/deny", enc(&id)),
+                Some(json!({"comment": comment})),
+                None,
+            )
+            .await?;
+            println!("denied {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! `warden`: the governance gateway for autonomous AI agents.
 
 mod admin;
+mod policy_cmd;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -33,6 +34,18 @@ enum Command {
         /// No config needed: a built-in demo upstream (stdio) and one demo agent whose token is printed.
         #[arg(long)]
         demo: bool,
+    },
+    /// Policy as code: check, test, explain (offline).
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::PolicyCommand,
+    },
+    /// Held calls waiting for a human (over the admin API).
+    Approvals {
+        #[command(subcommand)]
+        command: admin::ApprovalsCommand,
+        #[command(flatten)]
+        remote: admin::Remote,
     },
     /// Validate configuration.
     Config {
@@ -158,6 +171,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
         Command::Token { command } => token(command),
+        Command::Policy { command } => policy_cmd::run(command),
+        Command::Approvals { command, remote } => {
+            runtime().and_then(|rt| rt.block_on(admin::approvals(&remote, command)))
+        }
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
         Command::Apply { file, dry_run, reason, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::apply(&remote, &file, dry_run, reason)))
@@ -203,7 +220,16 @@ fn init_logging() {
 
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let c = warden_config::load(file)?;
-    println!("{}: OK ({} upstreams, {} agents)", file.display(), c.upstreams.len(), c.agents.len());
+    let (policy, _) = warden_gateway::policy_source::PolicySource::new(&c.policy, None)
+        .load()
+        .map_err(|e| anyhow::anyhow!("{}: policy:\n{e}", file.display()))?;
+    println!(
+        "{}: OK ({} upstreams, {} agents, {} policy rules)",
+        file.display(),
+        c.upstreams.len(),
+        c.agents.len(),
+        policy.rule_count()
+    );
     Ok(())
 }
 

@@ -26,7 +26,18 @@ pub enum ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    parse(&text).map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })
+    let mut config =
+        parse(&text).map_err(|message| ConfigError::Invalid { path: path.display().to_string(), message })?;
+    // Policy files are read relative to the config file.
+    if let Some(base) = path.parent() {
+        for f in &mut config.policy.files {
+            let p = std::path::Path::new(&f.0);
+            if p.is_relative() {
+                f.0 = base.join(p).display().to_string();
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// Parses and validates config text. The error string names the key and line.

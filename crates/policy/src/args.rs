@@ -34,7 +34,11 @@ impl ArgCond {
         let pointer = match pointer {
             "**" => None,
             p if p.is_empty() || p.starts_with('/') => Some(p.to_string()),
-            p => return Err(format!("pointer {p:?}: use a JSON pointer such as /path, or ** for any value")),
+            p => {
+                return Err(format!(
+                    "pointer {p:?}: use a JSON pointer such as /path or /files/*/path, or ** for any value"
+                ));
+            }
         };
         let mut tests = Vec::new();
         if let Some(g) = &m.glob {
@@ -94,11 +98,14 @@ impl ArgCond {
         let mut values = Vec::new();
         match &self.pointer {
             None => leaves(args, &mut values),
-            Some(p) => match args.pointer(p) {
-                Some(Value::Array(items)) if !matches!(self.test, Test::Equals(_)) => values.extend(items.iter()),
-                Some(v) => values.push(v),
-                None => {}
-            },
+            Some(p) => {
+                for v in resolve(args, p) {
+                    match v {
+                        Value::Array(items) if !matches!(self.test, Test::Equals(_)) => values.extend(items.iter()),
+                        v => values.push(v),
+                    }
+                }
+            }
         }
         let hit = values.iter().any(|v| self.test_one(v, unanchored));
         hit != self.not
@@ -146,6 +153,29 @@ fn describe(t: &Test) -> String {
         Test::Cidr(n, b) => format!("in {n}/{b}"),
         Test::PathPrefix(p) => format!("under {}", p.render()),
     }
+}
+
+/// RFC 6901 pointer where a `*` segment fans out over every element or member.
+fn resolve<'a>(root: &'a Value, pointer: &str) -> Vec<&'a Value> {
+    if !pointer.contains("/*") {
+        return root.pointer(pointer).into_iter().collect();
+    }
+    let mut cur = vec![root];
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let mut next = Vec::new();
+        for v in cur {
+            match (v, seg.as_str()) {
+                (Value::Array(a), "*") => next.extend(a.iter()),
+                (Value::Object(o), "*") => next.extend(o.values()),
+                (Value::Array(a), s) => next.extend(s.parse::<usize>().ok().and_then(|i| a.get(i))),
+                (Value::Object(o), s) => next.extend(o.get(s)),
+                _ => {}
+            }
+        }
+        cur = next;
+    }
+    cur
 }
 
 fn leaves<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
