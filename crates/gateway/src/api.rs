@@ -624,7 +624,7 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
     if a.expires_at.0 <= now.0 {
         return Err(conflict(format!("approval {id} has expired; the call was refused")));
     }
-    if !crate::approvals::holder_alive(gw, &a).await {
+    if a.entry == "mcp" && !crate::approvals::holder_alive(gw, &a).await {
         if gw.store.decide_approval(id, ApprovalStatus::Interrupted, None, None, now, false).await? {
             let _ = gw
                 .store

@@ -481,11 +481,21 @@ pub async fn serve(
     tokio::select! {
         r = &mut server => { r??; }
         _ = async { let _ = stop_rx.wait_for(|s| *s).await; } => {
-            match tokio::time::timeout(drain, server).await {
+            match tokio::time::timeout(drain, &mut server).await {
                 Ok(r) => r??,
-                Err(_) => tracing::warn!(deadline_s = drain.as_secs(), "drain deadline reached; closing remaining calls"),
+                Err(_) => {
+                    tracing::warn!(deadline_s = drain.as_secs(), "drain deadline reached; closing remaining calls");
+                    // Calls still held for a human are reported as not executed before they are dropped.
+                    if let Err(e) = gw.store.release_replica(&gw.approvals.replica, warden_core::time::Timestamp::now()).await {
+                        tracing::error!(error = %e, "could not release held approvals");
+                    }
+                    server.abort();
+                }
             }
         }
+    }
+    if let Err(e) = gw.store.release_replica(&gw.approvals.replica, warden_core::time::Timestamp::now()).await {
+        tracing::warn!(error = %e, "could not remove this replica's heartbeat");
     }
     reaper.abort();
     follower.abort();

@@ -183,6 +183,36 @@ pub fn csv(r: &Report) -> String {
 }
 
 /// Prometheus text exposition of inventory state.
+async fn policy_metrics(gw: &Gateway, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    out.push_str("# HELP warden_policy_decisions_total Policy decisions by action and risk tier.\n# TYPE warden_policy_decisions_total counter\n");
+    for ((action, tier), n) in gw.decision_counts() {
+        let _ = writeln!(out, "warden_policy_decisions_total{{action=\"{action}\",tier=\"{tier}\"}} {n}");
+    }
+    let pm = &gw.policy_metrics;
+    out.push_str("# HELP warden_policy_valid 1 when the last policy load succeeded; 0 while an invalid file is kept out.\n# TYPE warden_policy_valid gauge\n");
+    let _ = writeln!(out, "warden_policy_valid {}", u8::from(pm.valid.load(Relaxed)));
+    out.push_str(
+        "# HELP warden_policy_reloads_total Policy reloads applied.\n# TYPE warden_policy_reloads_total counter\n",
+    );
+    let _ = writeln!(out, "warden_policy_reloads_total {}", pm.reloads.load(Relaxed));
+    out.push_str("# HELP warden_policy_reload_failures_total Policy reloads refused (the previous policy stayed).\n# TYPE warden_policy_reload_failures_total counter\n");
+    let _ = writeln!(out, "warden_policy_reload_failures_total {}", pm.failures.load(Relaxed));
+    out.push_str(
+        "# HELP warden_rate_limited_total Calls refused by a rate limit.\n# TYPE warden_rate_limited_total counter\n",
+    );
+    let _ = writeln!(out, "warden_rate_limited_total {}", gw.rate_limited.load(Relaxed));
+    let pending = gw.store.approvals(Some(warden_store::ApprovalStatus::Pending), 100_000).await.map(|v| v.len());
+    out.push_str("# HELP warden_approvals_pending Approvals waiting for a human (all replicas).\n# TYPE warden_approvals_pending gauge\n");
+    let _ = writeln!(out, "warden_approvals_pending {}", pending.unwrap_or(0));
+    out.push_str(
+        "# HELP warden_approvals_held Calls this replica is holding for a human.\n# TYPE warden_approvals_held gauge\n",
+    );
+    let _ = writeln!(out, "warden_approvals_held {}", gw.approvals.held());
+    out.push_str("# HELP warden_approval_webhook_failures_total Approval notifications that failed after retries.\n# TYPE warden_approval_webhook_failures_total counter\n");
+    let _ = writeln!(out, "warden_approval_webhook_failures_total {}", gw.approvals.webhook_failures.load(Relaxed));
+}
+
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let now = Timestamp::now();
     let mut out = String::new();
@@ -215,6 +245,7 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let _ = writeln!(out, "warden_store_up {store_up}");
     out.push_str("# HELP warden_sessions Open downstream MCP sessions.\n# TYPE warden_sessions gauge\n");
     let _ = writeln!(out, "warden_sessions {}", gw.sessions.len());
+    policy_metrics(&gw, &mut out).await;
     let mut r = (StatusCode::OK, out).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r

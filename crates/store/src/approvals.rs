@@ -260,7 +260,8 @@ impl Store {
     /// `me`): pending ones become `interrupted`, and decided ones that were
     /// never delivered get that outcome. Returns how many were touched.
     pub async fn sweep_orphaned_approvals(&self, me: &str, stale_before_ms: i64, now: Timestamp) -> Result<u64> {
-        let dead = "holder <> $1 AND holder NOT IN (SELECT id FROM replicas WHERE seen_at >= $2)";
+        // Only MCP calls are held by a replica; a decision-API approval waits for its agent to ask again.
+        let dead = "entry = 'mcp' AND holder <> $1 AND holder NOT IN (SELECT id FROM replicas WHERE seen_at >= $2)";
         let a = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE approvals SET status = 'interrupted', decided_at = $3, \
              outcome = 'gateway restarted before a decision: the call was not executed' \
@@ -280,6 +281,29 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    /// A replica stopping cleanly: the MCP calls it held are reported as not
+    /// executed, and its heartbeat is removed so nobody waits for it.
+    pub async fn release_replica(&self, me: &str, now: Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE approvals SET status = 'interrupted', decided_at = $2, \
+             outcome = 'gateway stopped before a decision: the call was not executed' \
+             WHERE status = 'pending' AND entry = 'mcp' AND holder = $1",
+        )
+        .bind(me)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE approvals SET outcome = 'gateway stopped: the decision was recorded but the call was not executed' \
+             WHERE status IN ('approved', 'denied') AND outcome IS NULL AND entry = 'mcp' AND holder = $1",
+        )
+        .bind(me)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM replicas WHERE id = $1").bind(me).execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn insert_grant(&self, g: &Grant) -> Result<()> {
