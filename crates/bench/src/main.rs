@@ -55,6 +55,9 @@ struct Args {
     /// Run the gateway with `server.json_responses: true` (JSON instead of SSE answers).
     #[arg(long)]
     json_responses: bool,
+    /// A policy file for the gateway (`policy.files`), e.g. examples/policy/baseline.yaml.
+    #[arg(long)]
+    policy: Option<std::path::PathBuf>,
 }
 
 struct Proc(Child);
@@ -295,8 +298,12 @@ async fn harness(a: Args) -> anyhow::Result<()> {
         &cfg,
         format!(
             "server:\n  json_responses: {}\nupstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
-             agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n",
-            a.json_responses
+             agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n{}",
+            a.json_responses,
+            match &a.policy {
+                Some(p) => format!("policy:\n  files: [{:?}]\n", std::fs::canonicalize(p)?.display().to_string()),
+                None => String::new(),
+            }
         ),
     )?;
     let gateway = Proc(

@@ -9,6 +9,26 @@ use warden_core::glob::Glob;
 
 use crate::paths::{self, NormPath, PathGlob};
 
+/// Each argument string is normalised as a path once per decision, however
+/// many rules look at it (keyed by the value's address within the arguments).
+#[derive(Default)]
+pub(crate) struct PathCache {
+    map: std::cell::RefCell<std::collections::HashMap<*const Value, NormPath>>,
+}
+
+impl PathCache {
+    fn with<R>(&self, v: &Value, s: &str, f: impl FnOnce(&NormPath) -> R) -> R {
+        let key = v as *const Value;
+        if let Some(n) = self.map.borrow().get(&key) {
+            return f(n);
+        }
+        let n = paths::normalize(s);
+        let r = f(&n);
+        self.map.borrow_mut().insert(key, n);
+        r
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ArgCond {
     pointer: Option<String>,
@@ -93,7 +113,7 @@ impl ArgCond {
 
     /// `restrictive`: the rule restricts (deny, approval), so a relative path
     /// (unknown directory) is read conservatively, as if it could be anywhere.
-    pub(crate) fn holds(&self, args: &Value, restrictive: bool) -> bool {
+    pub(crate) fn holds(&self, args: &Value, restrictive: bool, cache: &PathCache) -> bool {
         let unanchored = restrictive != self.not;
         let mut values = Vec::new();
         match &self.pointer {
@@ -107,11 +127,20 @@ impl ArgCond {
                 }
             }
         }
-        let hit = values.iter().any(|v| self.test_one(v, unanchored));
+        let hit = values.iter().any(|v| self.test_one(v, unanchored, cache));
         hit != self.not
     }
 
-    fn test_one(&self, v: &Value, unanchored: bool) -> bool {
+    fn test_one(&self, v: &Value, unanchored: bool, cache: &PathCache) -> bool {
+        if let Test::PathGlob(_) | Test::PathPrefix(_) = &self.test
+            && let Value::String(s) = v
+        {
+            return cache.with(v, s, |n| match &self.test {
+                Test::PathGlob(g) => g.matches(n, unanchored),
+                Test::PathPrefix(p) => paths::has_prefix(p, n, unanchored),
+                _ => unreachable!(),
+            });
+        }
         let text = match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),

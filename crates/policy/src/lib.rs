@@ -341,6 +341,7 @@ impl Policy {
     fn run(&self, req: &Request<'_>, mut trace: Option<&mut Vec<RuleTrace>>) -> Decision {
         let labels = self.labels_of(req.tool, req.annotations);
         let findings = self.shell_command(req.tool, req.args).map(|c| shell::classify(&c)).unwrap_or_default();
+        let cache = args::PathCache::default();
         let mut first: Option<&Rule> = None;
         let mut deny: Option<&Rule> = None;
         for i in self.candidates(req.tool) {
@@ -349,7 +350,7 @@ impl Policy {
             if first.is_some() && rule.action != RuleAction::Deny && trace.is_none() {
                 continue;
             }
-            match self.rule_matches(rule, req, &labels, &findings) {
+            match self.rule_matches(rule, req, &labels, &findings, &cache, trace.is_some()) {
                 Ok(None) => {
                     if let Some(t) = trace.as_deref_mut() {
                         t.push(RuleTrace { rule: rule.name.clone(), matched: true, detail: summary(rule) });
@@ -498,23 +499,27 @@ impl Policy {
         req: &Request<'_>,
         labels: &[ToolLabel],
         findings: &[ShellFinding],
+        cache: &args::PathCache,
+        explain: bool,
     ) -> Result<Option<String>, String> {
+        // Reasons are only spelled out for `explain`: formatting them on the hot path costs more than matching.
+        let no = |why: &dyn Fn() -> String| Ok(Some(if explain { why() } else { String::new() }));
         let a = req.agent;
         if !r.agent_names.is_empty() && !r.agent_names.iter().any(|g| g.matches(&a.name)) {
-            return Ok(Some(format!("agent {:?} not in match.agents.names", a.name)));
+            return no(&|| format!("agent {:?} not in match.agents.names", a.name));
         }
         if !r.teams.is_empty() && !r.teams.contains(&a.team) {
-            return Ok(Some(format!("team {:?} not in match.agents.teams", a.team)));
+            return no(&|| format!("team {:?} not in match.agents.teams", a.team));
         }
         for (k, v) in &r.labels {
             if a.labels.get(k) != Some(v) {
-                return Ok(Some(format!("agent label {k}={v} not present")));
+                return no(&|| format!("agent label {k}={v} not present"));
             }
         }
         if let Some(min) = r.min_data_access
             && a.data_access < min
         {
-            return Ok(Some(format!("data access {:?} below {min:?}", a.data_access)));
+            return no(&|| format!("data access {:?} below {min:?}", a.data_access));
         }
         for (ann, want) in &r.annotations {
             // An absent hint is read as the MCP default: readOnly false, destructive true
@@ -527,22 +532,22 @@ impl Policy {
             };
             let have = req.annotations.get(ann.key()).and_then(Value::as_bool).unwrap_or(default);
             if have != *want {
-                return Ok(Some(format!("annotation {} is {have}", ann.key())));
+                return no(&|| format!("annotation {} is {have}", ann.key()));
             }
         }
         if !r.shell.is_empty() && !findings.iter().any(|f| r.shell.contains(&f.category)) {
-            return Ok(Some("no shell finding of the listed categories".into()));
+            return no(&|| "no shell finding of the listed categories".into());
         }
         let restrictive = !r.action.is_permissive();
         for c in &r.args {
-            if !c.holds(req.args, restrictive) {
-                return Ok(Some(format!("argument condition failed: {}", c.describe())));
+            if !c.holds(req.args, restrictive, cache) {
+                return no(&|| format!("argument condition failed: {}", c.describe()));
             }
         }
         if let Some(w) = &r.when {
             match w.eval(req, labels) {
                 Ok(true) => {}
-                Ok(false) => return Ok(Some(format!("when {:?} is false", w.source))),
+                Ok(false) => return no(&|| format!("when {:?} is false", w.source)),
                 Err(e) => return Err(format!("when {:?}: {e}", w.source)),
             }
         }

@@ -144,15 +144,15 @@ impl PathGlob {
     /// `unanchored` is set and the pattern (without its anchor) matches any
     /// tail of it — the conservative reading for rules that restrict.
     pub fn matches(&self, p: &NormPath, unanchored: bool) -> bool {
-        let segs: Vec<&str> = p.segments.iter().map(String::as_str).collect();
+        let segs = &p.segments;
         if p.anchor == Anchor::Relative {
             return unanchored && (0..=segs.len()).any(|i| match_segs(&self.segments, &segs[i..]));
         }
-        p.anchor == self.anchor && match_segs(&self.segments, &segs)
+        p.anchor == self.anchor && match_segs(&self.segments, segs)
     }
 }
 
-fn match_segs(pat: &[Seg], segs: &[&str]) -> bool {
+fn match_segs(pat: &[Seg], segs: &[String]) -> bool {
     match pat.split_first() {
         None => segs.is_empty(),
         Some((Seg::AnyRun, rest)) => (0..=segs.len()).any(|i| match_segs(rest, &segs[i..])),
