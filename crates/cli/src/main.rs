@@ -440,6 +440,10 @@ Kill switch (admin token for this demo run: {admin_token}):
   WARDEN_ADMIN_TOKEN={admin_token} warden agent suspend demo-bot --reason "demo"
   WARDEN_ADMIN_TOKEN={admin_token} warden agent resume demo-bot --reason "demo"
 
+Human approval: the destructive tool delete_file is held until someone decides:
+  WARDEN_ADMIN_TOKEN={admin_token} warden approvals list
+  WARDEN_ADMIN_TOKEN={admin_token} warden approvals approve apr_… --comment "ok"
+
 OpenClaw (~/.openclaw/openclaw.json), paste under the top level:
   "mcp": {{ "servers": {{ "warden": {{
       "url": "{url}", "transport": "streamable-http",
