@@ -207,7 +207,9 @@ pub async fn lifecycle(
         revoked.push(format!("access tokens issued before {}", Timestamp(now_ms / 1000)));
         let sessions = gw.sessions.all().iter().filter(|s| s.agent_name == name).count();
         revoked.push(format!("{sessions} open MCP session(s) on this replica (others close within one poll interval)"));
-        revoked.push("pending approvals: none (approval holds are not part of this build yet)".into());
+        let outcome = format!("agent {to}: the call was not executed");
+        let n = w.cancel_pending_approvals(name, Timestamp(now_ms / 1000), &outcome).await?;
+        revoked.push(format!("{n} pending approval(s), cancelled"));
     }
     if to == Status::Offboarded {
         if before.has_client_secret {

@@ -335,3 +335,19 @@ impl Store {
         rows.iter().map(grant_from_row).collect()
     }
 }
+
+impl crate::Write<'_> {
+    /// The kill switch: every pending approval of `agent` is cancelled, in the
+    /// same transaction as the status change. Returns how many.
+    pub async fn cancel_pending_approvals(&mut self, agent: &str, now: Timestamp, outcome: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE approvals SET status = 'cancelled', decided_at = $1, outcome = $2 WHERE agent = $3 AND status = 'pending'",
+        )
+        .bind(now.0)
+        .bind(outcome)
+        .bind(agent)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
