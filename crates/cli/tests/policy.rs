@@ -510,9 +510,15 @@ async fn decision_api_for_built_in_tools() {
     assert_eq!(e.approval(&id2).await["status"], "pending");
     let (s, v) = e.api(Method::POST, "/api/v1/agents/pay-bot/suspend", Some(json!({"reason": "incident"}))).await;
     assert_eq!(s, 200, "{v}");
-    assert!(v["revocation"]["revoked"].as_array().unwrap().iter().any(|r| r == "1 pending approval(s), cancelled"), "{v}");
+    assert!(
+        v["revocation"]["revoked"].as_array().unwrap().iter().any(|r| r == "1 pending approval(s), cancelled"),
+        "{v}"
+    );
     let a = e.approval(&id2).await;
-    assert_eq!((a["status"].as_str(), a["outcome"].as_str()), (Some("cancelled"), Some("agent suspended: the call was not executed")));
+    assert_eq!(
+        (a["status"].as_str(), a["outcome"].as_str()),
+        (Some("cancelled"), Some("agent suspended: the call was not executed"))
+    );
     let (s, _) = decide(t.clone(), json!({"tool": "exec", "params": {"command": "ls"}})).await;
     assert_eq!(s, 401, "a suspended agent cannot ask");
 }
