@@ -9,9 +9,7 @@ gets an error that names the decision and the reason.
 """
 
 import json
-import os
 import re
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import anyio
 import pytest
 
 from test_identity_lifecycle import cli, connect, oauth_token
-from test_sdk_client import WARDEN, free_port, wait_port
+from test_sdk_client import WARDEN, free_port, serve_warden
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +43,7 @@ policy:
                    "--data-dir", str(data)).stdout.strip().splitlines()[-1]
     outsider = cli("admin", "token", "create", "--role", "approver", "--name", "mallory", "--teams", "marketing",
                    "--data-dir", str(data)).stdout.strip().splitlines()[-1]
-    proc = subprocess.Popen([WARDEN, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "WARDEN_LOG": "warn"})
-    wait_port(port)
+    proc = serve_warden(cfg, port, data)
     base = f"http://127.0.0.1:{port}"
     env = {"WARDEN_SERVER": base, "WARDEN_ADMIN_TOKEN": admin}
     out = cli("agent", "create", "--name", "cleanup-bot", "--owner", "ops@example.com", "--team", "platform",

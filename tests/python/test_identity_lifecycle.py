@@ -19,7 +19,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from test_sdk_client import WARDEN, free_port, wait_port
+from test_sdk_client import WARDEN, free_port, serve_warden
 
 
 def cli(*args, env=None, check=True):
@@ -45,9 +45,7 @@ upstreams:
     out = cli("admin", "token", "create", "--role", "admin", "--name", "pytest", "--data-dir", str(data)).stdout
     admin = out.strip().splitlines()[-1]
     assert admin.startswith("wat_"), out
-    proc = subprocess.Popen([WARDEN, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "WARDEN_LOG": "warn"})
-    wait_port(port)
+    proc = serve_warden(cfg, port, data)
     base = f"http://127.0.0.1:{port}"
     yield {"base": base, "env": {"WARDEN_SERVER": base, "WARDEN_ADMIN_TOKEN": admin}, "tmp": tmp}
     proc.terminate()

@@ -47,6 +47,14 @@ def wait_port(port, timeout=20):
     raise RuntimeError(f"port {port} never opened")
 
 
+def serve_warden(cfg, port, data):
+    """`warden serve` on loopback with this config and data dir, once its port answers."""
+    proc = subprocess.Popen([WARDEN, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "WARDEN_LOG": "warn"})
+    wait_port(port)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def gateway():
     procs = []
@@ -80,10 +88,7 @@ policy:
       tier: low
       action: allow
 """)
-    procs.append(subprocess.Popen([WARDEN, "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{gport}",
-                                   "--data-dir", str(Path(tmp) / "data")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "WARDEN_LOG": "warn"}))
-    wait_port(gport)
+    procs.append(serve_warden(cfg, gport, Path(tmp) / "data"))
     yield f"http://127.0.0.1:{gport}/mcp"
     for p in procs:
         p.terminate()

@@ -122,14 +122,7 @@ async fn env_with(yaml: &str, store: Arc<warden_store::Store>) -> Env {
 
 impl Env {
     async fn api_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method, format!("{}{path}", self.tg.base())).bearer_auth(token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        api_call(&self.http, &self.tg.base(), Some(token), method, path, body).await
     }
 
     async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -185,20 +185,17 @@ async fn resume(gw: &Arc<Gateway>, action: &Action, id: &str) -> Result<Box<Held
         return Err(not_found());
     }
     let policy = gw.policy.load();
-    let decision = policy.evaluate(&warden_policy::Request {
-        agent: &action.agent,
-        tool: &action.tool,
-        annotations: &action.annotations,
-        args: &action.args,
-        session: action.flags,
-    });
+    let decision = policy.evaluate(&action.request());
     Ok(govern::Held::attach(gw, a, decision))
 }
 
 fn session_flags(gw: &Gateway, key: &(String, String)) -> SessionFlags {
     let mut m = gw.decide_sessions.lock().unwrap();
-    m.retain(|_, (_, at)| at.elapsed() < SESSION_TTL);
-    m.get(key).map(|(f, _)| *f).unwrap_or_default()
+    if m.len() > 10_000 {
+        // Forget idle sessions only when the table grows, not on every ask.
+        m.retain(|_, (_, at)| at.elapsed() < SESSION_TTL);
+    }
+    m.get(key).filter(|(_, at)| at.elapsed() < SESSION_TTL).map(|(f, _)| *f).unwrap_or_default()
 }
 
 fn remember(gw: &Gateway, key: Option<(String, String)>, flags: SessionFlags, labels: &[warden_config::ToolLabel]) {

@@ -357,11 +357,7 @@ async fn governed_call(
     let mut held = match govern::check(gw, &action).await {
         Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&id)),
         Gate::Proceed(d) => {
-            // Counted when the call is let through: the conservative reading of "has returned data".
-            {
-                let mut f = s.flags.lock().unwrap();
-                *f = govern::flags_after(*f, &d.labels);
-            }
+            s.note_labels(&d.labels);
             return forward(gw, s, upstream, "tools/call", params, id, sse).await;
         }
         Gate::Hold(h) => h,
@@ -379,17 +375,20 @@ async fn governed_call(
             "progressToken": token, "progress": n,
             "message": format!("waiting for human approval {approval}")}})
     };
+    // What a finished wait turns into: the refusal, or the call itself.
     let release = {
         let (gw, s, action) = (gw.clone(), s.clone(), action.clone());
-        move |held: Box<govern::Held>, id: Value, params: Value| async move {
+        move |waited: govern::Waited, held: Box<govern::Held>, id: Value, params: Value| async move {
+            match waited {
+                govern::Waited::Approved => {}
+                govern::Waited::Refused(r) => return Reply::Json(r.to_jsonrpc(&id)),
+                govern::Waited::StillPending => unreachable!("no wait limit"),
+            }
             if let Err(r) = held.recheck(&action) {
                 held.finish("refused: the policy changed while the call was held").await;
                 return Reply::Json(r.to_jsonrpc(&id));
             }
-            {
-                let mut f = s.flags.lock().unwrap();
-                *f = govern::flags_after(*f, &held.decision.labels);
-            }
+            s.note_labels(&held.decision.labels);
             let reply = forward(&gw, &s, upstream, "tools/call", params, id, sse).await;
             held.finish("executed").await;
             reply
@@ -413,12 +412,7 @@ async fn governed_call(
                     _ = tx.closed() => return,
                 };
                 drop(guard);
-                let reply = match waited {
-                    govern::Waited::Approved => release(held, id, params).await,
-                    govern::Waited::Refused(r) => Reply::Json(r.to_jsonrpc(&id)),
-                    govern::Waited::StillPending => unreachable!("no wait limit"),
-                };
-                match reply {
+                match release(waited, held, id, params).await {
                     Reply::Json(v) => {
                         let _ = tx.send(v).await;
                     }
@@ -444,11 +438,7 @@ async fn governed_call(
                 }
             };
             drop(guard);
-            match waited {
-                govern::Waited::Approved => release(held, id, params).await,
-                govern::Waited::Refused(r) => Reply::Json(r.to_jsonrpc(&id)),
-                govern::Waited::StillPending => unreachable!("no wait limit"),
-            }
+            release(waited, held, id, params).await
         }
     }
 }

@@ -54,7 +54,7 @@ impl Action {
         uuid::Uuid::new_v4().simple().to_string()
     }
 
-    fn request(&self) -> Request<'_> {
+    pub fn request(&self) -> Request<'_> {
         Request {
             agent: &self.agent,
             tool: &self.tool,

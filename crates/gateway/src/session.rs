@@ -56,6 +56,13 @@ impl Session {
         self.relayed.lock().unwrap().clear();
     }
 
+    /// Records the labels of a call let through, for the information-flow rule.
+    /// Counted when the call is let through: the conservative reading of "has returned data".
+    pub fn note_labels(&self, labels: &[warden_config::ToolLabel]) {
+        let mut f = self.flags.lock().unwrap();
+        *f = crate::govern::flags_after(*f, labels);
+    }
+
     pub fn touch(&self) {
         *self.last_active.lock().unwrap() = Instant::now();
     }

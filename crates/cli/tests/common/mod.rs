@@ -223,6 +223,28 @@ impl Client {
     }
 }
 
+/// One admin/REST API call: (status, JSON body — or the text when it is not JSON).
+pub async fn api_call(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = http.request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 /// Polls `f` until it returns true (bounded): for state that settles asynchronously.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut f: F)
 where
