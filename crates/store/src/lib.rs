@@ -19,7 +19,9 @@ use warden_core::inventory::{AgentRecord, SeparationException};
 use warden_core::time::Timestamp;
 
 pub mod approvals;
+pub mod audit;
 pub use approvals::{Approval, ApprovalStatus, Grant};
+pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -253,7 +255,7 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS) {
+        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS) {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -449,6 +451,23 @@ impl Write<'_> {
         .bind(enc(&c.after))
         .execute(&mut *self.tx)
         .await?;
+        // The same change, in the audit chain, in the same transaction.
+        let mut rec = warden_audit::Record {
+            id: c.id.clone(),
+            at: warden_audit::record::format_ms(warden_core::time::now_ms()),
+            kind: "inventory".into(),
+            entry: "admin".into(),
+            agent: c.subject.clone(),
+            method: c.action.clone(),
+            args: serde_json::json!({"before": c.before, "after": c.after}),
+            verdict: "changed".into(),
+            reason: c.reason.clone(),
+            actor: c.actor.clone(),
+            ..Default::default()
+        };
+        rec.args_sha256 = warden_audit::sha256_hex(warden_audit::canonical_json(&rec.args).as_bytes());
+        rec.args = warden_core::redact::redact(&rec.args);
+        self.audit(std::slice::from_mut(&mut rec)).await?;
         Ok(())
     }
 

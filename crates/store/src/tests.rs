@@ -221,6 +221,112 @@ async fn scenarios(store: &Store) {
     assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k2"]);
 }
 
+fn audit_record(agent: &str, verdict: &str, at_ms: i64) -> warden_audit::Record {
+    warden_audit::Record {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: warden_audit::record::format_ms(at_ms),
+        kind: "call".into(),
+        entry: "mcp".into(),
+        agent: agent.into(),
+        method: "tools/call".into(),
+        tool: "demo__echo".into(),
+        args: serde_json::json!({"text": "hi"}),
+        verdict: verdict.into(),
+        input_tokens: 3,
+        cost_micros: 7,
+        ..Default::default()
+    }
+}
+
+async fn audit_scenarios(store: &Store) {
+    use warden_audit::verify::ProblemKind;
+    let signer = warden_audit::Signer::from_pkcs8(&warden_audit::Signer::generate_pkcs8()).unwrap();
+    let mut keys = warden_audit::KeyRing::default();
+    keys.add(signer.public_key());
+    let checkpoint = |head: AuditHead| {
+        let cp = signer.sign(head.seq, &warden_audit::record::format_ms(warden_core::time::now_ms()), &head.hash);
+        async move { store.insert_checkpoint(&cp).await.unwrap() }
+    };
+    let start = store.audit_head().await.unwrap();
+    assert!(start.seq > 0, "inventory changes were chained in their own transactions");
+    let now = warden_core::time::now_ms();
+    let old = now - 10 * 86_400_000;
+    let mut batch: Vec<_> =
+        (0..10).map(|i| audit_record("old-bot", if i % 2 == 0 { "allow" } else { "deny" }, old)).collect();
+    let head = store.append_audit(&mut batch).await.unwrap();
+    assert_eq!(head.seq, start.seq + 10);
+    assert_eq!(batch[9].seq, head.seq);
+    checkpoint(head.clone()).await;
+    // Replicas (here: tasks) appending at once still extend one chain.
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        tasks.push(async move {
+            for _ in 0..5 {
+                let mut b =
+                    vec![audit_record(&format!("bot-{t}"), "allow", now), audit_record("bot-x", "rate_limited", now)];
+                store.append_audit(&mut b).await.unwrap();
+            }
+        });
+    }
+    futures::future::join_all(tasks).await;
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head.seq, start.seq + 50);
+    checkpoint(head.clone()).await;
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert_eq!((r.records, r.last_seq, r.last_checkpoint, r.unsigned_tail), (head.seq, head.seq, head.seq, 0));
+
+    let q = |f: AuditFilter| async move { store.audit_query(&f).await.unwrap() };
+    assert_eq!(q(AuditFilter { agent: Some("old-bot".into()), limit: 100, ..Default::default() }).await.len(), 10);
+    let denied = q(AuditFilter { verdict: Some("deny".into()), limit: 100, ..Default::default() }).await;
+    assert_eq!(denied.len(), 5);
+    assert!(denied.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+    assert_eq!(
+        q(AuditFilter { since_ms: Some(now - 1000), kind: Some("call".into()), limit: 100, ..Default::default() })
+            .await
+            .len(),
+        40
+    );
+    assert_eq!(q(AuditFilter { since_ms: Some(now - 1000), limit: 3, ..Default::default() }).await.len(), 3);
+    let usage = store.audit_usage("agent", now - 30 * 86_400_000, now + 1000).await.unwrap();
+    let x = usage.iter().find(|u| u.key == "bot-x").unwrap();
+    assert_eq!((x.requests, x.tool_calls, x.denials, x.input_tokens, x.cost_micros), (20, 20, 20, 60, 140));
+    let o = usage.iter().find(|u| u.key == "old-bot").unwrap();
+    assert_eq!((o.requests, o.denials), (10, 5));
+    assert!(store.audit_usage("nonsense", 0, now).await.is_err());
+
+    // Retention keeps the chain verifiable from the anchoring checkpoint.
+    let pruned = store.prune_audit(now - 86_400_000).await.unwrap();
+    assert_eq!(pruned, start.seq + 10);
+    assert_eq!(store.audit_head().await.unwrap().anchor_seq, start.seq + 10);
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.first_seq, start.seq + 11);
+
+    // Tampering, each kind on a fresh copy of the state it needs.
+    let target = start.seq + 20;
+    sqlx::query("UPDATE audit_records SET verdict = 'deny' WHERE seq = $1")
+        .bind(target as i64)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Edited)), "{r:?}");
+    sqlx::query("UPDATE audit_records SET verdict = 'allow', body = REPLACE(body, '\"hi\"', '\"bye\"') WHERE seq = $1")
+        .bind(target as i64)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Edited)), "{r:?}");
+    sqlx::query("DELETE FROM audit_records WHERE seq = $1").bind(target as i64).execute(&store.pool).await.unwrap();
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Deleted)), "{r:?}");
+    sqlx::query("DELETE FROM audit_records WHERE seq >= $1").bind(target as i64).execute(&store.pool).await.unwrap();
+    let r = store.verify_audit(&keys).await.unwrap();
+    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Truncated), "{r:?}");
+}
+
 #[tokio::test]
 async fn sqlite() {
     let dir = std::env::temp_dir().join(format!("warden-store-{}", uuid::Uuid::new_v4()));
@@ -229,6 +335,7 @@ async fn sqlite() {
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend, Backend::Sqlite);
     scenarios(&store).await;
+    audit_scenarios(&store).await;
     store.close().await;
     // Reopening runs the migrations again harmlessly and keeps the data.
     let store = Store::open(&url).await.unwrap();
@@ -251,6 +358,7 @@ async fn postgres() {
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend, Backend::Postgres);
     scenarios(&store).await;
+    audit_scenarios(&store).await;
     store.close().await;
 }
 

@@ -1,0 +1,452 @@
+//! The audit chain's storage: records (hashed body plus indexed copies of the
+//! fields people filter on), signed checkpoints, and the chain head.
+//!
+//! Appending takes the head row first (`UPDATE audit_head`), which is the
+//! write lock on SQLite and a row lock on PostgreSQL, so replicas sharing one
+//! database extend one chain in one order. A batch of records is one
+//! transaction: group commit happens above, in the gateway's writer.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use warden_audit::record::{format_ms, parse_ms};
+use warden_audit::{Checkpoint, KeyRing, Record, Report, Verifier, canonical_json};
+
+use crate::{Result, Store, StoreError};
+
+pub(crate) const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
+     entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
+     model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_micros BIGINT NOT NULL, \
+     body TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_records_at ON audit_records (at)",
+    "CREATE INDEX IF NOT EXISTS audit_records_agent ON audit_records (agent, at)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, hash TEXT NOT NULL, \
+     key_id TEXT NOT NULL, signature TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, \
+     checkpoint_seq BIGINT NOT NULL, anchor_seq BIGINT NOT NULL)",
+    "INSERT INTO audit_head (id, seq, hash, checkpoint_seq, anchor_seq) \
+     VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, 0) ON CONFLICT (id) DO NOTHING",
+];
+
+/// Where the chain stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+    /// The highest signed seq.
+    pub checkpoint_seq: u64,
+    /// Records up to here were pruned by retention; the checkpoint at this seq anchors the rest.
+    pub anchor_seq: u64,
+}
+
+/// One stored record as read back: its body exactly as hashed, and its hash.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub seq: u64,
+    pub body: Value,
+    pub hash: String,
+    /// The indexed columns, as (body field, value) pairs.
+    pub index: Vec<(&'static str, Value)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub verdict: Option<String>,
+    pub kind: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: i64,
+}
+
+/// Usage of one agent (or tool, or model) over a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UsageRow {
+    pub key: String,
+    pub requests: i64,
+    pub tool_calls: i64,
+    pub denials: i64,
+    pub approvals: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// The verdicts that refused an agent's request.
+pub const DENIAL_VERDICTS: &[&str] =
+    &["deny", "rate_limited", "approval_denied", "approval_expired", "approval_unavailable", "blocked"];
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn stored_from_row(row: &AnyRow) -> Result<StoredRecord> {
+    let seq: i64 = row.try_get("seq")?;
+    let body: String = row.try_get("body")?;
+    let body: Value =
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("audit record {seq}: {e}")))?;
+    let s = |c: &str| -> Result<Value> { Ok(json!(row.try_get::<String, _>(c)?)) };
+    let n = |c: &str| -> Result<Value> { Ok(json!(row.try_get::<i64, _>(c)?)) };
+    let index = vec![
+        ("at", json!(format_ms(row.try_get::<i64, _>("at")?))),
+        ("kind", s("kind")?),
+        ("entry", s("entry")?),
+        ("agent", s("agent")?),
+        ("tool", s("tool")?),
+        ("method", s("method")?),
+        ("verdict", s("verdict")?),
+        ("model", s("model")?),
+        ("input_tokens", n("input_tokens")?),
+        ("output_tokens", n("output_tokens")?),
+        ("cost_micros", n("cost_micros")?),
+    ];
+    Ok(StoredRecord { seq: seq as u64, body, hash: row.try_get("hash")?, index })
+}
+
+fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint> {
+    Ok(Checkpoint {
+        seq: row.try_get::<i64, _>("seq")? as u64,
+        at: format_ms(row.try_get::<i64, _>("at")?),
+        hash: row.try_get("hash")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn head_from_row(row: &AnyRow) -> Result<AuditHead> {
+    Ok(AuditHead {
+        seq: row.try_get::<i64, _>("seq")? as u64,
+        hash: row.try_get("hash")?,
+        checkpoint_seq: row.try_get::<i64, _>("checkpoint_seq")? as u64,
+        anchor_seq: row.try_get::<i64, _>("anchor_seq")? as u64,
+    })
+}
+
+const COLS: usize = 14;
+const ROWS_PER_INSERT: usize = 64;
+
+/// Appends `records` (sealing each: seq, prev, hash) inside `conn`'s transaction.
+pub(crate) async fn append(conn: &mut sqlx::AnyConnection, records: &mut [Record]) -> Result<AuditHead> {
+    // Take the head first: the write lock (SQLite) or the row lock (PostgreSQL).
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *conn).await?;
+    let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    let mut head = head_from_row(&row)?;
+    let mut sealed = Vec::with_capacity(records.len());
+    for r in records.iter_mut() {
+        let (body, hash) = r.seal(head.seq + 1, &head.hash);
+        head.seq += 1;
+        head.hash = hash.clone();
+        let at = parse_ms(&r.at).ok_or_else(|| StoreError::Corrupt(format!("audit record time {:?}", r.at)))?;
+        sealed.push((at, canonical_json(&body), hash));
+    }
+    for (chunk_recs, chunk) in records.chunks(ROWS_PER_INSERT).zip(sealed.chunks(ROWS_PER_INSERT)) {
+        let mut sql = String::from(
+            "INSERT INTO audit_records (seq, at, kind, entry, agent, tool, method, verdict, model, input_tokens, \
+             output_tokens, cost_micros, body, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..COLS {
+                if c > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", i * COLS + c + 1));
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (r, (at, body, hash)) in chunk_recs.iter().zip(chunk) {
+            q = q
+                .bind(to_i64(r.seq))
+                .bind(*at)
+                .bind(r.kind.clone())
+                .bind(r.entry.clone())
+                .bind(r.agent.clone())
+                .bind(r.tool.clone())
+                .bind(r.method.clone())
+                .bind(r.verdict.clone())
+                .bind(r.model.clone())
+                .bind(to_i64(r.input_tokens))
+                .bind(to_i64(r.output_tokens))
+                .bind(to_i64(r.cost_micros))
+                .bind(body.clone())
+                .bind(hash.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(to_i64(head.seq))
+        .bind(&head.hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(head)
+}
+
+impl Store {
+    /// Appends a batch as one durable transaction; on return every record is
+    /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
+    pub async fn append_audit(&self, records: &mut [Record]) -> Result<AuditHead> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let head = append(&mut tx, records).await?;
+        tx.commit().await?;
+        Ok(head)
+    }
+
+    pub async fn audit_head(&self) -> Result<AuditHead> {
+        let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        head_from_row(&row)
+    }
+
+    /// Stores a signed checkpoint (idempotent) and advances the head's mark.
+    pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
+        let at = parse_ms(&cp.at).ok_or_else(|| StoreError::Corrupt(format!("checkpoint time {:?}", cp.at)))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, at, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(to_i64(cp.seq))
+        .bind(at)
+        .bind(&cp.hash)
+        .bind(&cp.key_id)
+        .bind(&cp.signature)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE audit_head SET checkpoint_seq = CASE WHEN checkpoint_seq < $1 THEN $1 ELSE checkpoint_seq END WHERE id = 1",
+        )
+        .bind(to_i64(cp.seq))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The hash of record `seq`, if it exists.
+    pub async fn audit_hash(&self, seq: u64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM audit_records WHERE seq = $1")
+            .bind(to_i64(seq))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Records with seq in `(after, after + limit]`, in chain order.
+    pub async fn audit_page(&self, after: u64, limit: i64) -> Result<Vec<StoredRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(to_i64(after))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Checkpoints with `from <= seq <= to`, in order.
+    pub async fn audit_checkpoints(&self, from: u64, to: u64) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
+            .bind(to_i64(from))
+            .bind(to_i64(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    /// The newest checkpoint at or before `seq`.
+    pub async fn audit_checkpoint_at_or_before(&self, seq: u64) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query("SELECT * FROM audit_checkpoints WHERE seq <= $1 ORDER BY seq DESC LIMIT 1")
+            .bind(to_i64(seq))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    /// The first record at or after `since_ms`, if any.
+    pub async fn audit_first_since(&self, since_ms: i64) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT MIN(seq) FROM audit_records WHERE at >= $1")
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(|s| s as u64))
+    }
+
+    /// Verifies the whole stored chain and every checkpoint against `keys`.
+    pub async fn verify_audit(&self, keys: &KeyRing) -> Result<Report> {
+        const PAGE: i64 = 2000;
+        let head = self.audit_head().await?;
+        let first = self.audit_page(0, 1).await?.first().map(|r| r.seq);
+        let anchor = match first {
+            Some(f) if f > 1 => self.audit_checkpoints(f - 1, f - 1).await?.into_iter().next(),
+            None if head.anchor_seq > 0 => self.audit_checkpoints(head.anchor_seq, head.anchor_seq).await?.pop(),
+            _ => None,
+        };
+        let mut v = Verifier::new(keys, anchor.as_ref());
+        if let Some(f) = first
+            && f > 1
+            && f - 1 != head.anchor_seq
+        {
+            return Ok(deleted_head(v, head.anchor_seq + 1, f - 1));
+        }
+        let mut after = first.map_or(0, |f| f - 1);
+        loop {
+            let page = self.audit_page(after, PAGE).await?;
+            let Some(last) = page.last().map(|r| r.seq) else { break };
+            for cp in self.audit_checkpoints(after + 1, last).await? {
+                v.checkpoint(cp);
+            }
+            for r in &page {
+                v.record(Some(r.seq), &r.body, &r.hash, &r.index);
+            }
+            if v.done() {
+                break;
+            }
+            after = last;
+        }
+        if !v.done() {
+            // Checkpoints past the last record: the end of the chain was cut off.
+            for cp in self.audit_checkpoints(after + 1, u64::MAX >> 1).await? {
+                v.checkpoint(cp);
+            }
+        }
+        let mut report = v.finish();
+        if report.ok() && report.last_seq.max(head.anchor_seq) != head.seq {
+            report.problem = Some(warden_audit::Problem {
+                seq: report.last_seq + 1,
+                kind: warden_audit::verify::ProblemKind::Truncated,
+                message: format!(
+                    "the chain head says record {} was written, but the chain ends at record {}: records were deleted from the end",
+                    head.seq, report.last_seq
+                ),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Records matching `f`, oldest first (the newest `f.limit` of them).
+    pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredRecord>> {
+        let mut sql = String::from("SELECT * FROM audit_records WHERE 1 = 1");
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut add = |col: &str, op: &str, b: Bind| {
+            binds.push(b);
+            sql.push_str(&format!(" AND {col} {op} ${}", binds.len()));
+        };
+        if let Some(a) = &f.agent {
+            add("agent", "=", Bind::S(a.clone()));
+        }
+        if let Some(t) = &f.tool {
+            add("tool", "=", Bind::S(t.clone()));
+        }
+        if let Some(v) = &f.verdict {
+            add("verdict", "=", Bind::S(v.clone()));
+        }
+        if let Some(k) = &f.kind {
+            add("kind", "=", Bind::S(k.clone()));
+        }
+        if let Some(s) = f.since_ms {
+            add("at", ">=", Bind::I(s));
+        }
+        if let Some(u) = f.until_ms {
+            add("at", "<", Bind::I(u));
+        }
+        binds.push(Bind::I(f.limit.max(1)));
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", binds.len()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::S(s) => q.bind(s),
+                Bind::I(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out: Vec<StoredRecord> = rows.iter().map(stored_from_row).collect::<Result<_>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Usage per `by` (`agent`, `tool` or `model`) from the audit records of agents' requests.
+    pub async fn audit_usage(&self, by: &str, since_ms: i64, until_ms: i64) -> Result<Vec<UsageRow>> {
+        let col = match by {
+            "agent" | "tool" | "model" => by,
+            _ => return Err(StoreError::Config(format!("usage by {by:?}: use agent, tool or model"))),
+        };
+        let denials = DENIAL_VERDICTS.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {col} AS k, COUNT(*) AS requests, \
+             CAST(SUM(CASE WHEN method = 'tools/call' OR kind = 'decision' THEN 1 ELSE 0 END) AS BIGINT) AS tool_calls, \
+             CAST(SUM(CASE WHEN verdict IN ({denials}) THEN 1 ELSE 0 END) AS BIGINT) AS denials, \
+             CAST(SUM(CASE WHEN verdict = 'approval_required' THEN 1 ELSE 0 END) AS BIGINT) AS approvals, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+             CAST(SUM(cost_micros) AS BIGINT) AS cost_micros \
+             FROM audit_records WHERE at >= $1 AND at < $2 AND entry IN ('mcp', 'decide', 'llm') \
+             GROUP BY {col} ORDER BY {col}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since_ms).bind(until_ms).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageRow {
+                    key: r.try_get("k")?,
+                    requests: r.try_get("requests")?,
+                    tool_calls: r.try_get("tool_calls")?,
+                    denials: r.try_get("denials")?,
+                    approvals: r.try_get("approvals")?,
+                    input_tokens: r.try_get("input_tokens")?,
+                    output_tokens: r.try_get("output_tokens")?,
+                    cost_micros: r.try_get("cost_micros")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Retention: deletes records older than `cutoff_ms` up to the newest
+    /// checkpoint among them, which stays as the anchor of what is kept.
+    /// Returns how many records were deleted.
+    pub async fn prune_audit(&self, cutoff_ms: i64) -> Result<u64> {
+        let _w = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
+        let row = sqlx::query(
+            "SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_records r ON r.seq = c.seq WHERE r.at < $1",
+        )
+        .bind(cutoff_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(anchor) = row.try_get::<Option<i64>, _>(0)? else {
+            return Ok(0);
+        };
+        let gone = sqlx::query("DELETE FROM audit_records WHERE seq <= $1").bind(anchor).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1").bind(anchor).execute(&mut *tx).await?;
+        sqlx::query("UPDATE audit_head SET anchor_seq = $1 WHERE id = 1").bind(anchor).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected())
+    }
+}
+
+enum Bind {
+    S(String),
+    I(i64),
+}
+
+fn deleted_head(v: Verifier<'_>, from: u64, to: u64) -> Report {
+    let mut r = v.finish();
+    r.problem = Some(warden_audit::Problem {
+        seq: from,
+        kind: warden_audit::verify::ProblemKind::Deleted,
+        message: format!(
+            "records {from}..{to} are missing from the start of the chain, and retention did not prune them (deleted)"
+        ),
+    });
+    r
+}
+
+impl crate::Write<'_> {
+    /// Appends records to the chain inside this write (an inventory change and its record commit together).
+    pub async fn audit(&mut self, records: &mut [Record]) -> Result<AuditHead> {
+        append(&mut self.tx, records).await
+    }
+}
