@@ -1,6 +1,7 @@
 //! `warden`: the governance gateway for autonomous AI agents.
 
 mod admin;
+mod audit_cmd;
 mod policy_cmd;
 
 use std::io::Read;
@@ -96,6 +97,15 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The tamper-evident audit trail: verify, query, export.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
+        #[command(flatten)]
+        store: audit_cmd::StoreArgs,
+    },
+    /// Per agent (or tool, or model): requests, tool calls, denials, approvals, tokens and cost.
+    Usage(audit_cmd::UsageArgs),
     /// Run the built-in demo MCP server (stdio by default).
     DemoUpstream {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -175,6 +185,8 @@ fn main() -> std::process::ExitCode {
         Command::Approvals { command, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::approvals(&remote, command)))
         }
+        Command::Audit { command, store } => runtime().and_then(|rt| rt.block_on(audit_cmd::audit(command, store))),
+        Command::Usage(args) => runtime().and_then(|rt| rt.block_on(audit_cmd::usage(args))),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
         Command::Apply { file, dry_run, reason, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::apply(&remote, &file, dry_run, reason)))
@@ -258,6 +270,9 @@ fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The checkpoint signing key's file name in the data dir.
+pub(crate) const AUDIT_KEY_FILE: &str = "audit-signing.key";
 
 /// The store URL: explicit, else the config's `store.url`, else SQLite in the data dir.
 fn store_url(explicit: Option<String>, config: Option<&Config>, data_dir: &std::path::Path) -> anyhow::Result<String> {
@@ -344,6 +359,12 @@ async fn serve(
             bail!("no config: pass --config warden.yaml, or --demo for the built-in demo")
         }
     };
+    let mut config = config;
+    if config.audit.signing_key_file.is_none() {
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let path = data_dir.join(AUDIT_KEY_FILE).display().to_string();
+        config.audit.signing_key_file = Some(warden_config::Str(path));
+    }
     let url = store_url(None, Some(&config), &data_dir)?;
     let store = std::sync::Arc::new(
         warden_store::Store::open(&url).await.with_context(|| format!("opening store {}", redact_url(&url)))?,

@@ -24,6 +24,80 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     /// Policy as code: rules, risk tiers, approvals (see `policy.rs`).
     pub policy: crate::policy::PolicyDoc,
+    /// The tamper-evident audit trail.
+    pub audit: AuditConfig,
+    /// OpenTelemetry trace export.
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Off only for benchmarking the cost of the audit trail: nothing is recorded.
+    pub enabled: bool,
+    /// Ed25519 key (PKCS#8, base64) that signs checkpoints; created on first start.
+    /// Default: `<data dir>/audit-signing.key`. Replicas sharing a database share it
+    /// (mount it from a Kubernetes Secret).
+    pub signing_key_file: Option<Str>,
+    /// A checkpoint is signed after this many records...
+    pub checkpoint_every_records: Num<u64>,
+    /// ...or this often, whichever comes first (when there are new records).
+    pub checkpoint_interval_secs: Num<u64>,
+    /// Records older than this many days are pruned (0: keep everything).
+    pub retention_days: Num<u64>,
+    /// Most records committed in one transaction (group commit).
+    pub max_batch: Num<usize>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            signing_key_file: None,
+            checkpoint_every_records: Num(1000),
+            checkpoint_interval_secs: Num(10),
+            retention_days: Num(0),
+            max_batch: Num(512),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub otlp: OtlpConfig,
+}
+
+/// OTLP/HTTP (protobuf) span export. The standard `OTEL_EXPORTER_OTLP_*`
+/// variables fill in whatever is not set here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// The traces URL, e.g. `http://collector:4318/v1/traces`. Unset (and no
+    /// `OTEL_EXPORTER_OTLP_*ENDPOINT`): no export.
+    pub endpoint: Option<HttpUrl>,
+    pub headers: BTreeMap<String, Str>,
+    pub timeout_ms: Num<u64>,
+    /// Spans waiting for export; beyond this they are dropped (and counted).
+    pub queue_size: Num<usize>,
+    pub batch_size: Num<usize>,
+    pub service_name: Option<Str>,
+    /// Record prompt and completion content on spans (redacted). Off by default.
+    pub capture_content: bool,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: None,
+            headers: BTreeMap::new(),
+            timeout_ms: Num(5000),
+            queue_size: Num(4096),
+            batch_size: Num(512),
+            service_name: None,
+            capture_content: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,6 +23,8 @@ pub const APPROVAL_DENIED: i64 = -32011;
 pub const APPROVAL_EXPIRED: i64 = -32012;
 /// The approval could not be held or delivered (store down, gateway restarted).
 pub const APPROVAL_UNAVAILABLE: i64 = -32013;
+/// The audit record could not be committed, so the call was refused (or its result withheld).
+pub const AUDIT_UNAVAILABLE: i64 = -32014;
 /// A rate limit was exceeded (`error.data.retryAfterMs`).
 pub const RATE_LIMITED: i64 = -32029;
 

@@ -655,9 +655,33 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
         gw.store.insert_grant(&g).await?;
         grant = Some(g);
     }
+    let rec = warden_audit::Record {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: warden_audit::record::format_ms(warden_core::time::now_ms()),
+        kind: "approval".into(),
+        entry: "admin".into(),
+        agent: a.agent.clone(),
+        owner: a.owner.clone(),
+        session: a.session_id.clone().unwrap_or_default(),
+        method: if approve { "approvals/approve" } else { "approvals/deny" }.into(),
+        tool: a.tool.clone(),
+        args_sha256: a.args_digest.clone(),
+        args: a.arguments.clone(),
+        verdict: to.as_str().into(),
+        rule: a.rule.clone(),
+        tier: a.tier.clone(),
+        reason: a.reason.clone(),
+        approval: a.id.clone(),
+        approver: p.name.clone(),
+        comment: comment.unwrap_or_default().into(),
+        actor: p.name.clone(),
+        trace_id: a.trace_id.clone(),
+        ..Default::default()
+    };
+    if let Err(e) = crate::govern::commit(gw, rec).await {
+        tracing::error!(approval = %id, error = %e, "the approval decision could not be audited");
+    }
     gw.approvals.notify(id, to);
-    tracing::info!(target: "warden::audit", approval = %id, by = %p.name, decision = to.as_str(),
-        comment = comment.unwrap_or(""), agent = %a.agent, tool = %a.tool, "approval decided");
     let a = gw.store.approval(id).await?.ok_or_else(|| not_found_approval(id))?;
     ok(json!({"approval": a, "grant": grant}))
 }

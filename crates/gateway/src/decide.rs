@@ -137,9 +137,13 @@ async fn wait_on(
     let d = held.decision.clone();
     match held.wait(Some(wait), Duration::from_secs(3600), |_| {}).await {
         Waited::Approved => {
-            if let Err(r) = held.recheck(action) {
+            if let Err(r) = held.recheck(action).await {
                 held.finish("refused: the policy changed while the call was held").await;
                 return refused(&r);
+            }
+            if let Err(e) = govern::commit(gw, held.record("allow")).await {
+                held.finish("refused: the audit trail could not record it").await;
+                return refused(&govern::audit_unavailable(&e));
             }
             held.finish("allowed via the decision API").await;
             remember(gw, key, flags, &d.labels);
@@ -186,7 +190,7 @@ async fn resume(gw: &Arc<Gateway>, action: &Action, id: &str) -> Result<Box<Held
     }
     let policy = gw.policy.load();
     let decision = policy.evaluate(&action.request());
-    Ok(govern::Held::attach(gw, a, decision))
+    Ok(govern::Held::attach(gw, a, decision, action))
 }
 
 fn session_flags(gw: &Gateway, key: &(String, String)) -> SessionFlags {

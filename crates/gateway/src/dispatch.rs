@@ -3,9 +3,11 @@
 //! progress, log messages and server→client requests relayed back.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
+use warden_audit::Record;
 use warden_core::access::ItemKind;
 use warden_core::identity::Identity;
 use warden_core::jsonrpc::{self, IdKey};
@@ -58,6 +60,62 @@ fn params_of(msg: &Map<String, Value>) -> Value {
     msg.get("params").cloned().unwrap_or_else(|| json!({}))
 }
 
+/// The audit record of an MCP request, before its outcome is known.
+pub fn base_record(
+    s: &Session,
+    agent: &warden_core::identity::Agent,
+    method: &str,
+    params: &Value,
+    trace_id: &str,
+) -> Record {
+    let tool = ["name", "uri"]
+        .iter()
+        .find_map(|k| params.get(*k).and_then(Value::as_str))
+        .or_else(|| params.pointer("/ref/name").or_else(|| params.pointer("/ref/uri")).and_then(Value::as_str))
+        .unwrap_or_default();
+    let args = match method {
+        "tools/call" | "prompts/get" => params.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        _ => params.clone(),
+    };
+    Record {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: warden_audit::record::format_ms(warden_core::time::now_ms()),
+        kind: if method.ends_with("/list") { "list" } else { "call" }.into(),
+        entry: "mcp".into(),
+        agent: agent.name.clone(),
+        owner: agent.owner.clone(),
+        session: s.id.clone(),
+        method: method.into(),
+        tool: tool.into(),
+        args_sha256: warden_auth::secrets::sha256_hex(&args.to_string()),
+        args: warden_core::redact::redact(&args),
+        verdict: "allow".into(),
+        trace_id: trace_id.into(),
+        ..Record::default()
+    }
+}
+
+/// Commits the record of a request answered by Warden itself, then answers.
+/// An answer whose record cannot be committed is withheld.
+async fn answered(gw: &Gateway, mut rec: Record, started: Instant, resp: Value) -> Reply {
+    if let Some(e) = resp.get("error") {
+        if rec.verdict == "allow" {
+            rec.verdict = "error".into();
+        }
+        rec.reason = e.get("message").and_then(Value::as_str).unwrap_or_default().into();
+    }
+    rec.latency_us = started.elapsed().as_micros() as u64;
+    gw.meters.overhead.observe(&["mcp"], started.elapsed().as_secs_f64());
+    match govern::commit(gw, rec).await {
+        Ok(()) => Reply::Json(resp),
+        Err(e) => Reply::Json(audit_failed(resp.get("id").unwrap_or(&Value::Null), &e)),
+    }
+}
+
+fn audit_failed(id: &Value, why: &str) -> Value {
+    govern::audit_unavailable(why).to_jsonrpc(id)
+}
+
 pub async fn request(
     gw: &Arc<Gateway>,
     s: &Arc<Session>,
@@ -65,22 +123,38 @@ pub async fn request(
     method: &str,
     msg: &Map<String, Value>,
     sse: bool,
+    trace_id: &str,
 ) -> Reply {
+    let started = Instant::now();
     let params = params_of(msg);
     let cat = gw.catalog.load();
     let agent = s.agent();
     let access = &agent.access;
-    let json = |v: Value| Reply::Json(v);
+    if method == "ping" {
+        return Reply::Json(jsonrpc::result(&id, json!({})));
+    }
+    if !gw.audit.healthy() {
+        return Reply::Json(audit_failed(&id, "the last audit commit failed"));
+    }
+    let mut rec = base_record(s, &agent, method, &params, trace_id);
     match method {
-        "ping" => json(jsonrpc::result(&id, json!({}))),
         "initialize" => {
-            json(jsonrpc::error(&id, jsonrpc::INVALID_REQUEST, "Invalid Request: session is already initialized"))
+            let resp = jsonrpc::error(&id, jsonrpc::INVALID_REQUEST, "Invalid Request: session is already initialized");
+            answered(gw, rec, started, resp).await
         }
-        "tools/list" => json(list(gw, &id, &params, &cat.tools, ItemKind::Tool, access, "tools")),
-        "prompts/list" => json(list(gw, &id, &params, &cat.prompts, ItemKind::Prompt, access, "prompts")),
-        "resources/list" => json(list(gw, &id, &params, &cat.resources, ItemKind::Resource, access, "resources")),
+        "tools/list" => {
+            answered(gw, rec, started, list(gw, &id, &params, &cat.tools, ItemKind::Tool, access, "tools")).await
+        }
+        "prompts/list" => {
+            answered(gw, rec, started, list(gw, &id, &params, &cat.prompts, ItemKind::Prompt, access, "prompts")).await
+        }
+        "resources/list" => {
+            let resp = list(gw, &id, &params, &cat.resources, ItemKind::Resource, access, "resources");
+            answered(gw, rec, started, resp).await
+        }
         "resources/templates/list" => {
-            json(list(gw, &id, &params, &cat.templates, ItemKind::Resource, access, "resourceTemplates"))
+            let resp = list(gw, &id, &params, &cat.templates, ItemKind::Resource, access, "resourceTemplates");
+            answered(gw, rec, started, resp).await
         }
         "tools/call" | "prompts/get" => {
             let (section, kind, what) = if method == "tools/call" {
@@ -89,16 +163,16 @@ pub async fn request(
                 (&cat.prompts, ItemKind::Prompt, "prompt")
             };
             let Some(name) = params.get("name").and_then(Value::as_str) else {
-                return json(jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_PARAMS,
-                    format!("Invalid params: missing {what} name"),
-                ));
+                let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("Invalid params: missing {what} name"));
+                return answered(gw, rec, started, resp).await;
             };
             // A hidden item and a missing one produce the same answer, byte for byte.
             let Some(entry) = section.get(name).filter(|e| access.permits(kind, &e.exposed)) else {
                 let label = if what == "tool" { "Unknown tool" } else { "Unknown prompt" };
-                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("{label}: {name}")));
+                rec.verdict = "deny".into();
+                rec.rule = "access".into();
+                let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("{label}: {name}"));
+                return answered(gw, rec, started, resp).await;
             };
             let exposed = entry.exposed.clone();
             let annotations = entry.item.get("annotations").cloned().unwrap_or(Value::Null);
@@ -106,33 +180,38 @@ pub async fn request(
             let mut params = params;
             params["name"] = Value::String(original);
             if method == "tools/call" {
-                return governed_call(gw, s, upstream, exposed, annotations, params, id, sse).await;
+                let call = Call { upstream, params, id, sse, started };
+                return governed_call(gw, s, exposed, annotations, call, trace_id).await;
             }
-            forward(gw, s, upstream, method, params, id, sse).await
+            forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
-                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: missing uri"));
+                let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: missing uri");
+                return answered(gw, rec, started, resp).await;
             };
             let Some(upstream) = resource_upstream(&cat, access, &uri) else {
-                return json(jsonrpc::error(&id, jsonrpc::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")));
+                rec.verdict = "deny".into();
+                rec.rule = "access".into();
+                let resp = jsonrpc::error(&id, jsonrpc::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"));
+                return answered(gw, rec, started, resp).await;
             };
             match method {
                 "resources/subscribe" => {
                     let new = s.subscriptions.lock().unwrap().insert(uri.clone());
                     if !(new && gw.subscribe_count(&uri, 1)) {
-                        return json(jsonrpc::result(&id, json!({})));
+                        return answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await;
                     }
                 }
                 "resources/unsubscribe" => {
                     let had = s.subscriptions.lock().unwrap().remove(&uri);
                     if !(had && gw.subscribe_count(&uri, -1)) {
-                        return json(jsonrpc::result(&id, json!({})));
+                        return answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await;
                     }
                 }
                 _ => {}
             }
-            forward(gw, s, upstream, method, params, id, sse).await
+            forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await
         }
         "completion/complete" => {
             let kind = params.pointer("/ref/type").and_then(Value::as_str).unwrap_or("");
@@ -159,21 +238,27 @@ pub async fn request(
                 _ => None,
             };
             match upstream {
-                Some(u) => forward(gw, s, u, method, params, id, sse).await,
+                Some(upstream) => forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await,
                 None => {
-                    json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown completion reference"))
+                    let resp =
+                        jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown completion reference");
+                    answered(gw, rec, started, resp).await
                 }
             }
         }
         "logging/setLevel" => {
             let Some(rank) = params.get("level").and_then(Value::as_str).and_then(log_level_rank) else {
-                return json(jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown log level"));
+                let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown log level");
+                return answered(gw, rec, started, resp).await;
             };
             *s.log_level.lock().unwrap() = Some(rank);
             push_log_level(gw);
-            json(jsonrpc::result(&id, json!({})))
+            answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await
         }
-        _ => json(jsonrpc::error(&id, jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}"))),
+        _ => {
+            let resp = jsonrpc::error(&id, jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}"));
+            answered(gw, rec, started, resp).await
+        }
     }
 }
 
@@ -255,21 +340,53 @@ fn finish(
     }
 }
 
+/// One request on its way to an upstream.
+struct Call {
+    upstream: usize,
+    params: Value,
+    id: Value,
+    sse: bool,
+    /// When Warden started on it (after any human approval).
+    started: Instant,
+}
+
+/// Stage 9 for a forwarded call: the record gets the upstream's status and the
+/// timings, and is committed before the answer leaves. An answer whose record
+/// cannot be committed is withheld.
+async fn recorded(
+    gw: &Gateway,
+    mut rec: Record,
+    started: Instant,
+    upstream: &str,
+    up_time: Duration,
+    resp: Value,
+) -> Value {
+    rec.upstream = upstream.into();
+    rec.upstream_status = match resp.get("error") {
+        Some(e) if e.get("code").and_then(Value::as_i64) == Some(jsonrpc::REQUEST_CANCELLED) => "cancelled".into(),
+        Some(e) => format!("error {}", e.get("code").and_then(Value::as_i64).unwrap_or(0)),
+        None if resp.pointer("/result/isError") == Some(&Value::Bool(true)) => "tool_error".into(),
+        None => "ok".into(),
+    };
+    let total = started.elapsed();
+    rec.latency_us = total.as_micros() as u64;
+    rec.upstream_us = up_time.as_micros() as u64;
+    gw.meters.upstream.observe(&[upstream], up_time.as_secs_f64());
+    gw.meters.overhead.observe(&["mcp"], total.saturating_sub(up_time).as_secs_f64());
+    match govern::commit(gw, rec).await {
+        Ok(()) => resp,
+        Err(e) => audit_failed(resp.get("id").unwrap_or(&Value::Null), &e),
+    }
+}
+
 /// Sends a request to one upstream. The call runs inside the HTTP handler
 /// until its response arrives (the common case: a plain answer); if the
 /// upstream sends anything first (progress, logs, sampling or elicitation
 /// requests), the rest of the call moves to a task that feeds an SSE stream.
 /// A client that disconnects or sends `notifications/cancelled` drops the call,
 /// which cancels it upstream.
-async fn forward(
-    gw: &Arc<Gateway>,
-    s: &Arc<Session>,
-    upstream: usize,
-    method: &str,
-    params: Value,
-    id: Value,
-    sse: bool,
-) -> Reply {
+async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec: Record) -> Reply {
+    let Call { upstream, params, id, sse, started } = c;
     let up = gw.upstreams[upstream].clone();
     let (ev_tx, mut ev_rx) = mpsc::channel::<CallEvent>(64);
     let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
@@ -279,25 +396,31 @@ async fn forward(
     }
     let guard = Inflight { session: s.clone(), key };
     let method = method.to_string();
+    let up_started = Instant::now();
     let mut call = {
         let (up, method) = (up.clone(), method.clone());
         Box::pin(async move { up.request(&method, Some(params), Some(ev_tx)).await })
     };
     let first = loop {
         tokio::select! {
-            r = &mut call => return Reply::Json(finish(r, id, s, up.name(), &method)),
+            r = &mut call => {
+                let resp = finish(r, id, s, up.name(), &method);
+                return Reply::Json(recorded(gw, rec, started, up.name(), up_started.elapsed(), resp).await);
+            }
             Some(ev) = ev_rx.recv() => {
                 if let Some(m) = relay_event(s, ev, sse) {
                     break m;
                 }
             }
             _ = &mut cancel_rx => {
-                return Reply::Json(jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client"));
+                let resp = jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client");
+                return Reply::Json(recorded(gw, rec, started, up.name(), up_started.elapsed(), resp).await);
             }
         }
     };
     let (tx, rx) = mpsc::channel::<Value>(64);
     let session = s.clone();
+    let gw = gw.clone();
     tokio::spawn(async move {
         let _guard = guard;
         let outcome = loop {
@@ -316,7 +439,10 @@ async fn forward(
         };
         let Some(outcome) = outcome else {
             tracing::info!(agent = %session.agent_name, upstream = %up.name(), %method, "call cancelled");
-            return; // dropping `call` cancels it upstream
+            drop(call); // cancels it upstream
+            let resp = jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client");
+            recorded(&gw, rec, started, up.name(), up_started.elapsed(), resp).await;
+            return;
         };
         // Events that raced the response still go out before it.
         while let Ok(ev) = ev_rx.try_recv() {
@@ -324,7 +450,9 @@ async fn forward(
                 let _ = tx.send(m).await;
             }
         }
-        let _ = tx.send(finish(outcome, id, &session, up.name(), &method)).await;
+        let resp = finish(outcome, id, &session, up.name(), &method);
+        let resp = recorded(&gw, rec, started, up.name(), up_started.elapsed(), resp).await;
+        let _ = tx.send(resp).await;
     });
     Reply::Stream(first, rx)
 }
@@ -333,16 +461,13 @@ async fn forward(
 /// for a human. While held, a client that gave a progress token gets
 /// `notifications/progress` every `approvals.progress_interval`, so it does not
 /// time out; a client that disconnects or cancels abandons the approval.
-#[allow(clippy::too_many_arguments)]
 async fn governed_call(
     gw: &Arc<Gateway>,
     s: &Arc<Session>,
-    upstream: usize,
     tool: String,
     annotations: Value,
-    params: Value,
-    id: Value,
-    sse: bool,
+    call: Call,
+    trace_id: &str,
 ) -> Reply {
     let action = Action {
         entry: Entry::Mcp,
@@ -350,18 +475,20 @@ async fn governed_call(
         session_id: Some(s.id.clone()),
         tool,
         annotations,
-        args: params.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        args: call.params.get("arguments").cloned().unwrap_or_else(|| json!({})),
         flags: *s.flags.lock().unwrap(),
-        trace_id: Action::new_trace_id(),
+        trace_id: trace_id.to_string(),
     };
     let mut held = match govern::check(gw, &action).await {
-        Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&id)),
+        Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&call.id)),
         Gate::Proceed(d) => {
             s.note_labels(&d.labels);
-            return forward(gw, s, upstream, "tools/call", params, id, sse).await;
+            let rec = govern::record(&action, &d, d.action.as_str());
+            return forward(gw, s, call, "tools/call", rec).await;
         }
         Gate::Hold(h) => h,
     };
+    let Call { upstream, params, id, sse, .. } = call;
     let token = params.pointer("/_meta/progressToken").cloned();
     let every = gw.policy.load().approvals.progress_interval.0;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
@@ -384,12 +511,13 @@ async fn governed_call(
                 govern::Waited::Refused(r) => return Reply::Json(r.to_jsonrpc(&id)),
                 govern::Waited::StillPending => unreachable!("no wait limit"),
             }
-            if let Err(r) = held.recheck(&action) {
+            if let Err(r) = held.recheck(&action).await {
                 held.finish("refused: the policy changed while the call was held").await;
                 return Reply::Json(r.to_jsonrpc(&id));
             }
             s.note_labels(&held.decision.labels);
-            let reply = forward(&gw, &s, upstream, "tools/call", params, id, sse).await;
+            let call = Call { upstream, params, id, sse, started: Instant::now() };
+            let reply = forward(&gw, &s, call, "tools/call", held.record("allow")).await;
             held.finish("executed").await;
             reply
         }

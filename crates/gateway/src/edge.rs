@@ -239,12 +239,21 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         Ok(m) => m,
         Err(inv) => return rpc_error(StatusCode::BAD_REQUEST, &inv.id, inv.code, &inv.message),
     };
+    let trace = crate::trace::TraceContext::from_headers(&h);
     if let Message::Request { id, method, msg } = &msg
         && method == "initialize"
     {
+        let started = std::time::Instant::now();
         let params = msg.get("params").cloned().unwrap_or(json!({}));
         let (session, resp) = dispatch::initialize(&gw, who, id, &params);
         tracing::info!(agent = %session.agent_name, session = %session.id, version = %session.protocol_version, "session started");
+        let mut rec = dispatch::base_record(&session, &session.agent(), "initialize", &params, &trace.trace_id);
+        rec.kind = "session".into();
+        rec.latency_us = started.elapsed().as_micros() as u64;
+        if let Err(e) = crate::govern::commit(&gw, rec).await {
+            gw.sessions.remove(&session.id);
+            return json_response(StatusCode::OK, crate::govern::audit_unavailable(&e).to_jsonrpc(id));
+        }
         let mut r = json_response(StatusCode::OK, resp);
         r.headers_mut().insert(SESSION_HEADER, HeaderValue::from_str(&session.id).expect("hex id"));
         return r;
@@ -254,11 +263,13 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         Err(r) => return r,
     };
     match msg {
-        Message::Request { id, method, msg } => match dispatch::request(&gw, &s, id, &method, &msg, sse).await {
-            Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), None),
-            Reply::Json(v) => json_response(StatusCode::OK, v),
-            Reply::Stream(first, rx) => sse_response(Some(first), Some(rx)),
-        },
+        Message::Request { id, method, msg } => {
+            match dispatch::request(&gw, &s, id, &method, &msg, sse, &trace.trace_id).await {
+                Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), None),
+                Reply::Json(v) => json_response(StatusCode::OK, v),
+                Reply::Stream(first, rx) => sse_response(Some(first), Some(rx)),
+            }
+        }
         Message::Notification { method, msg } => {
             dispatch::notification(&s, &method, &msg);
             StatusCode::ACCEPTED.into_response()

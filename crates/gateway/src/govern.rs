@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use warden_audit::Record;
 use warden_config::{RuleAction, ToolLabel};
 use warden_core::identity::Agent;
 use warden_core::jsonrpc;
@@ -100,6 +101,9 @@ pub struct Held {
     rx: watch::Receiver<Option<ApprovalStatus>>,
     gw: Arc<Gateway>,
     settled: bool,
+    action: Action,
+    /// Who decided, once known.
+    pub approver: String,
 }
 
 impl Drop for Held {
@@ -107,7 +111,10 @@ impl Drop for Held {
         self.gw.approvals.unregister(&self.approval.id);
         if !self.settled {
             let (gw, id) = (self.gw.clone(), self.approval.id.clone());
+            let mut rec = self.record("cancelled");
+            rec.reason = "the agent went away while the call was held".into();
             tokio::spawn(async move {
+                let _ = commit(&gw, rec).await;
                 match gw
                     .store
                     .decide_approval(&id, ApprovalStatus::Cancelled, None, None, Timestamp::now(), false)
@@ -133,33 +140,67 @@ fn refuse(code: i64, verdict: &'static str, message: String, data: Value) -> Ref
     Refusal { code, verdict, message, data }
 }
 
-/// One structured line per decision. The durable, hash-chained audit trail
-/// (issue 7) attaches here.
-pub fn audit(a: &Action, d: &Decision, verdict: &str, approval: Option<&str>) {
-    tracing::info!(
-        target: "warden::audit",
-        entry = a.entry.as_str(),
-        agent = %a.agent.name,
-        session = a.session_id.as_deref().unwrap_or(""),
-        tool = %a.tool,
-        args_sha256 = %a.args_digest(),
-        verdict,
-        rule = %d.rule,
-        tier = d.tier.as_str(),
-        approval = approval.unwrap_or(""),
-        trace_id = %a.trace_id,
-        "decision"
-    );
+/// The audit record of a decision on `a` (stage 9). Callers that forward the
+/// call fill in the upstream and timings before committing it.
+pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
+    Record {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: warden_audit::record::format_ms(warden_core::time::now_ms()),
+        kind: if a.entry == Entry::Decide { "decision" } else { "call" }.into(),
+        entry: a.entry.as_str().into(),
+        agent: a.agent.name.clone(),
+        owner: a.agent.owner.clone(),
+        session: a.session_id.clone().unwrap_or_default(),
+        method: if a.entry == Entry::Decide { "decide" } else { "tools/call" }.into(),
+        tool: a.tool.clone(),
+        args_sha256: a.args_digest(),
+        args: warden_core::redact::redact(&a.args),
+        verdict: verdict.into(),
+        rule: d.rule.clone(),
+        tier: d.tier.as_str().into(),
+        reason: d.reason.clone(),
+        trace_id: a.trace_id.clone(),
+        ..Record::default()
+    }
+}
+
+/// Counts and durably commits a record. Err: it could not be committed.
+pub async fn commit(gw: &Gateway, rec: Record) -> Result<(), String> {
+    let tier = if rec.tier.is_empty() { "none" } else { rec.tier.as_str() };
+    gw.meters.requests.inc(&[&rec.entry, &rec.agent, &rec.verdict, tier]);
+    gw.audit.commit(rec).await.map(|_| ())
+}
+
+/// Commits the record of a refusal; the refusal stands either way (a failed
+/// commit is logged with the whole record by the writer).
+async fn refused(gw: &Gateway, a: &Action, d: &Decision, verdict: &str, approval: Option<&str>) {
+    let mut rec = record(a, d, verdict);
+    rec.approval = approval.unwrap_or_default().into();
+    let _ = commit(gw, rec).await;
+}
+
+/// The refusal sent when the audit trail cannot take a record.
+pub fn audit_unavailable(why: &str) -> Refusal {
+    refuse(
+        jsonrpc::AUDIT_UNAVAILABLE,
+        "audit_unavailable",
+        format!("Refused: the audit trail cannot record this call ({why})"),
+        json!({"verdict": "audit_unavailable"}),
+    )
 }
 
 /// Stages 3–5: policy, rate limits, grants, and the start of an approval hold.
 pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
+    // Fail closed: while the audit trail cannot commit, nothing new runs.
+    if !gw.audit.healthy() {
+        return Gate::Refuse(audit_unavailable("the last audit commit failed"));
+    }
     let policy = gw.policy.load_full();
     let mut d = policy.evaluate(&a.request());
     gw.count_decision(d.action, d.tier);
     match d.action {
         RuleAction::Deny => {
-            audit(a, &d, "deny", None);
+            refused(gw, a, &d, "deny", None).await;
             return Gate::Refuse(refuse(
                 jsonrpc::POLICY_DENIED,
                 "deny",
@@ -171,7 +212,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
             let spec = d.limit.clone().expect("compiled: rate_limit has a limit");
             let key = format!("rule\u{1f}{}\u{1f}{}\u{1f}{}", d.rule, a.agent.name, a.tool);
             if let Err(wait) = gw.limiter.take(&key, &spec, Instant::now()) {
-                return Gate::Refuse(rate_limited(gw, a, &d, wait, "rule"));
+                return Gate::Refuse(rate_limited(gw, a, &d, wait, "rule").await);
             }
         }
         _ => {}
@@ -181,12 +222,11 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
     {
         let key = format!("tier\u{1f}{}\u{1f}{}", d.tier, a.agent.name);
         if let Err(wait) = gw.limiter.take(&key, spec, Instant::now()) {
-            return Gate::Refuse(rate_limited(gw, a, &d, wait, "tier"));
+            return Gate::Refuse(rate_limited(gw, a, &d, wait, "tier").await);
         }
     }
     if d.action != RuleAction::RequireApproval {
-        audit(a, &d, d.action.as_str(), None);
-        return Gate::Proceed(d);
+        return proceed(gw, a, d).await;
     }
     // A standing grant from an earlier approval covers this call?
     let digest = a.args_digest();
@@ -196,11 +236,10 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
                 d.reason = format!("covered by grant {} (from approval {}, by {})", g.id, g.approval_id, g.created_by);
                 d.rule = format!("grant:{}", g.id);
                 d.action = RuleAction::Allow;
-                audit(a, &d, "allow", Some(&g.approval_id));
-                return Gate::Proceed(d);
+                return proceed(gw, a, d).await;
             }
         }
-        Err(e) => return Gate::Refuse(unavailable(a, &d, &format!("grants unreadable: {e}"))),
+        Err(e) => return Gate::Refuse(unavailable(gw, a, &d, &format!("grants unreadable: {e}")).await),
     }
     let now = Timestamp::now();
     let approval = Approval {
@@ -227,19 +266,42 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         holder: gw.approvals.replica.clone(),
         outcome: None,
     };
+    let mut rec = record(a, &d, "approval_required");
+    rec.approval = approval.id.clone();
+    if let Err(e) = commit(gw, rec).await {
+        return Gate::Refuse(audit_unavailable(&e));
+    }
     let rx = gw.approvals.register(&approval.id);
     if let Err(e) = gw.store.insert_approval(&approval).await {
         gw.approvals.unregister(&approval.id);
-        return Gate::Refuse(unavailable(a, &d, &format!("approval could not be stored: {e}")));
+        return Gate::Refuse(unavailable(gw, a, &d, &format!("approval could not be stored: {e}")).await);
     }
-    audit(a, &d, "approval_required", Some(&approval.id));
     crate::approvals::announce(gw, &policy.approvals.webhooks, &approval);
-    Gate::Hold(Box::new(Held { approval, decision: d, rx, gw: gw.clone(), settled: false }))
+    Gate::Hold(Box::new(Held {
+        approval,
+        decision: d,
+        rx,
+        gw: gw.clone(),
+        settled: false,
+        action: a.clone(),
+        approver: String::new(),
+    }))
 }
 
-fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, wait: Duration, which: &str) -> Refusal {
+/// A permissive verdict. The decision API's answer is the whole action, so its
+/// record commits now; an MCP call's record commits after the upstream answers.
+async fn proceed(gw: &Gateway, a: &Action, d: Decision) -> Gate {
+    if a.entry == Entry::Decide
+        && let Err(e) = commit(gw, record(a, &d, d.action.as_str())).await
+    {
+        return Gate::Refuse(audit_unavailable(&e));
+    }
+    Gate::Proceed(d)
+}
+
+async fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, wait: Duration, which: &str) -> Refusal {
     gw.rate_limited.fetch_add(1, Ordering::Relaxed);
-    audit(a, d, "rate_limited", None);
+    refused(gw, a, d, "rate_limited", None).await;
     let ms = wait.as_millis().max(1) as u64;
     let mut data = decision_data(d);
     data["verdict"] = json!("rate_limited");
@@ -253,9 +315,9 @@ fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, wait: Duration, which: &
     )
 }
 
-fn unavailable(a: &Action, d: &Decision, why: &str) -> Refusal {
+async fn unavailable(gw: &Gateway, a: &Action, d: &Decision, why: &str) -> Refusal {
     tracing::error!(agent = %a.agent.name, tool = %a.tool, error = why, "approval hold failed; refusing the call");
-    audit(a, d, "approval_unavailable", None);
+    refused(gw, a, d, "approval_unavailable", None).await;
     refuse(
         jsonrpc::APPROVAL_UNAVAILABLE,
         "approval_unavailable",
@@ -274,12 +336,28 @@ pub enum Waited {
 
 impl Held {
     /// Follows an existing approval (the decision API's `approval_id`).
-    pub fn attach(gw: &Arc<Gateway>, approval: Approval, decision: Decision) -> Box<Held> {
+    pub fn attach(gw: &Arc<Gateway>, approval: Approval, decision: Decision, action: &Action) -> Box<Held> {
         let rx = gw.approvals.register(&approval.id);
         if approval.status != ApprovalStatus::Pending {
             gw.approvals.notify(&approval.id, approval.status);
         }
-        Box::new(Held { approval, decision, rx, gw: gw.clone(), settled: false })
+        Box::new(Held {
+            approval,
+            decision,
+            rx,
+            gw: gw.clone(),
+            settled: false,
+            action: action.clone(),
+            approver: String::new(),
+        })
+    }
+
+    /// The record of this held call's final outcome.
+    pub fn record(&self, verdict: &str) -> Record {
+        let mut rec = record(&self.action, &self.decision, verdict);
+        rec.approval = self.approval.id.clone();
+        rec.approver = self.approver.clone();
+        rec
     }
 
     /// Waits up to `wait` (or the approval's deadline, whichever is first).
@@ -343,6 +421,19 @@ impl Held {
             .map(|a| (a.decided_by.clone().unwrap_or_default(), a.comment.clone().unwrap_or_default()))
             .unwrap_or_default();
         let id = self.approval.id.clone();
+        self.approver = by.clone();
+        let waited_s = (Timestamp::now().0 - self.approval.created_at.0).max(0) as f64;
+        self.gw.meters.approval_decision.observe(&[status.as_str()], waited_s);
+        if status != ApprovalStatus::Approved {
+            let verdict = match status {
+                ApprovalStatus::Denied => "approval_denied",
+                ApprovalStatus::Expired => "approval_expired",
+                _ => "cancelled",
+            };
+            let mut rec = self.record(verdict);
+            rec.comment = comment.clone();
+            let _ = commit(&self.gw, rec).await;
+        }
         let mut data = decision_data(&self.decision);
         data["approvalId"] = json!(id);
         let refused = |code, verdict: &'static str, message: String, mut data: Value| {
@@ -381,10 +472,10 @@ impl Held {
 
     /// After approval: the policy may have changed while the call was held;
     /// a policy that now denies it wins (reload during a hold fails closed).
-    pub fn recheck(&self, a: &Action) -> Result<(), Refusal> {
+    pub async fn recheck(&self, a: &Action) -> Result<(), Refusal> {
         let now = self.gw.policy.load().evaluate(&a.request());
         if now.action == RuleAction::Deny {
-            audit(a, &now, "deny", Some(&self.approval.id));
+            refused(&self.gw, a, &now, "deny", Some(&self.approval.id)).await;
             let mut data = decision_data(&now);
             data["approvalId"] = json!(self.approval.id);
             return Err(refuse(

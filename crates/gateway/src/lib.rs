@@ -15,9 +15,12 @@
 //!   limits, grants, approval holds).
 //! - [`approvals`]: held calls — waiting, cross-replica decisions, webhooks.
 //! - [`policy_source`]: loading and hot-reloading the policy.
+//! - [`audit`]: stage 9, the durable, hash-chained audit trail (group commit).
+//! - [`metrics`]: Prometheus counters and histograms.
 
 pub mod api;
 pub mod approvals;
+pub mod audit;
 pub mod catalog;
 pub mod decide;
 pub mod directory;
@@ -25,10 +28,12 @@ pub mod dispatch;
 pub mod edge;
 pub mod govern;
 pub mod inventory;
+pub mod metrics;
 pub mod oauth;
 pub mod policy_source;
 pub mod report;
 pub mod session;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,6 +81,8 @@ pub struct Gateway {
     pub decide_sessions: Mutex<HashMap<(String, String), (warden_policy::SessionFlags, std::time::Instant)>>,
     decisions: Mutex<HashMap<(&'static str, &'static str), u64>>,
     pub rate_limited: std::sync::atomic::AtomicU64,
+    pub meters: Arc<metrics::Meters>,
+    pub audit: audit::AuditLog,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +162,8 @@ impl Gateway {
         let s = &config.server;
         let policy_source = policy_source::PolicySource::new(&config.policy, None);
         let (policy, _) = policy_source.load().map_err(|e| anyhow::anyhow!("policy:\n{e}"))?;
+        let meters = Arc::new(metrics::Meters::default());
+        let audit = audit::AuditLog::start(store.clone(), &config.audit, meters.clone())?;
         Ok(Arc::new(Gateway {
             directory,
             store,
@@ -193,6 +202,8 @@ impl Gateway {
             decide_sessions: Mutex::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
             rate_limited: Default::default(),
+            meters,
+            audit,
         }))
     }
 
@@ -496,6 +507,11 @@ pub async fn serve(
     }
     if let Err(e) = gw.store.release_replica(&gw.approvals.replica, warden_core::time::Timestamp::now()).await {
         tracing::warn!(error = %e, "could not remove this replica's heartbeat");
+    }
+    if gw.audit.enabled()
+        && let Err(e) = gw.audit.checkpoint_now().await
+    {
+        tracing::warn!(error = %e, "could not sign the final audit checkpoint");
     }
     reaper.abort();
     follower.abort();

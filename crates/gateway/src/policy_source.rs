@@ -126,6 +126,12 @@ pub fn merge_and_compile(inline: &PolicyDoc, files: &[(String, String)]) -> Resu
     }
 }
 
+/// SHA-256 over the policy files' names and contents.
+fn digest(files: &Option<Vec<(String, String)>>) -> String {
+    let text = files.as_ref().map(|f| serde_json::to_string(f).unwrap_or_default()).unwrap_or_default();
+    warden_audit::sha256_hex(text.as_bytes())
+}
+
 /// Re-reads the policy files every second; swaps in a changed, valid policy.
 pub(crate) async fn watch(gw: Arc<Gateway>) {
     if gw.policy_source.files.is_empty() {
@@ -140,19 +146,40 @@ pub(crate) async fn watch(gw: Arc<Gateway>) {
         if now == last {
             continue;
         }
+        let before = digest(&last);
         last = now;
-        match gw.policy_source.load() {
+        let after = digest(&last);
+        let (verdict, reason) = match gw.policy_source.load() {
             Ok((p, _)) => {
                 tracing::info!(rules = p.rule_count(), "policy reloaded");
+                let rules = p.rule_count();
                 gw.policy.store(Arc::new(p));
                 gw.policy_metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 gw.policy_metrics.valid.store(true, Ordering::Relaxed);
+                ("changed", format!("policy reloaded: {rules} rules"))
             }
             Err(e) => {
                 tracing::error!(error = %e, "policy reload failed; keeping the previous policy");
                 gw.policy_metrics.failures.fetch_add(1, Ordering::Relaxed);
                 gw.policy_metrics.valid.store(false, Ordering::Relaxed);
+                ("rejected", format!("invalid policy kept out: {e}"))
             }
+        };
+        let files: Vec<String> = gw.policy_source.files.iter().map(|f| f.display().to_string()).collect();
+        let rec = warden_audit::Record {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: warden_audit::record::format_ms(warden_core::time::now_ms()),
+            kind: "policy".into(),
+            entry: "system".into(),
+            method: "policy/reload".into(),
+            args: serde_json::json!({"files": files, "before_sha256": before, "after_sha256": after}),
+            verdict: verdict.into(),
+            reason,
+            actor: "policy file watcher".into(),
+            ..Default::default()
+        };
+        if let Err(e) = crate::govern::commit(&gw, rec).await {
+            tracing::error!(error = %e, "the policy change could not be audited");
         }
     }
 }

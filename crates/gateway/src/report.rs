@@ -246,6 +246,46 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     out.push_str("# HELP warden_sessions Open downstream MCP sessions.\n# TYPE warden_sessions gauge\n");
     let _ = writeln!(out, "warden_sessions {}", gw.sessions.len());
     policy_metrics(&gw, &mut out).await;
+    let up: Vec<(String, f64, f64)> = gw
+        .upstreams
+        .iter()
+        .map(|u| {
+            let h = u.health();
+            let healthy = h.state == warden_mcp::upstream::HealthState::Healthy;
+            (u.name().to_string(), if healthy { 1.0 } else { 0.0 }, h.connects as f64)
+        })
+        .collect();
+    let healthy: Vec<(&str, f64)> = up.iter().map(|(n, v, _)| (n.as_str(), *v)).collect();
+    let g = crate::metrics::gauge;
+    g(&mut out, "warden_upstream_up", "Whether each upstream is connected and healthy.", "upstream", &healthy);
+    let connects: Vec<(&str, f64)> = up.iter().map(|(n, _, c)| (n.as_str(), *c)).collect();
+    g(
+        &mut out,
+        "warden_upstream_connects",
+        "Successful connections to each upstream since start.",
+        "upstream",
+        &connects,
+    );
+    let head = gw.store.audit_head().await.ok();
+    let seq = head.as_ref().map_or(0.0, |h| h.seq as f64);
+    g(&mut out, "warden_audit_chain_seq", "Records in the audit chain (the head's seq).", "", &[("", seq)]);
+    let unsigned = head.as_ref().map_or(0.0, |h| h.seq.saturating_sub(h.checkpoint_seq) as f64);
+    g(
+        &mut out,
+        "warden_audit_unsigned_records",
+        "Audit records not yet covered by a signed checkpoint.",
+        "",
+        &[("", unsigned)],
+    );
+    let ok = if gw.audit.healthy() { 1.0 } else { 0.0 };
+    g(
+        &mut out,
+        "warden_audit_healthy",
+        "Whether the last audit commit succeeded (0: new calls are refused).",
+        "",
+        &[("", ok)],
+    );
+    gw.meters.render(&mut out);
     let mut r = (StatusCode::OK, out).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r
