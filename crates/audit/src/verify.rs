@@ -167,7 +167,7 @@ impl<'k> Verifier<'k> {
             return self.fail(
                 col.min(seq),
                 ProblemKind::Reordered,
-                format!("the store holds record {seq} under seq {col}: records were moved or reordered"),
+                format!("the store holds record {seq} under seq {col}: records were inserted, deleted, moved or reordered here"),
             );
         }
         if seq < self.expected {

@@ -15,13 +15,13 @@ use warden_store::{AuditFilter, Store};
 
 #[derive(Args, Clone)]
 pub struct StoreArgs {
-    #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data")]
+    #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data", global = true)]
     pub data_dir: PathBuf,
     /// Store URL [default: the config's store.url, else SQLite in the data dir].
-    #[arg(long, env = "WARDEN_STORE_URL")]
+    #[arg(long, env = "WARDEN_STORE_URL", global = true)]
     pub store_url: Option<String>,
     /// The gateway's config (for store.url and audit.signing_key_file).
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
 }
 

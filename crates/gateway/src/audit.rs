@@ -96,6 +96,41 @@ impl AuditLog {
         };
         tokio::spawn(writer.run(rx));
         {
+            // After a failed commit, new calls are refused until a commit works again:
+            // probe with a record saying so.
+            let (tx, healthy, meters) = (tx.clone(), healthy.clone(), meters.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if healthy.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let failures = meters.audit_failures.get(&[]);
+                    let rec = Record {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        at: format_ms(warden_core::time::now_ms()),
+                        kind: "system".into(),
+                        entry: "system".into(),
+                        method: "audit/recover".into(),
+                        verdict: "recovered".into(),
+                        reason: format!(
+                            "the audit trail accepts records again after {failures} failed commits; calls in between were refused and their records logged"
+                        ),
+                        actor: "audit writer".into(),
+                        ..Record::default()
+                    };
+                    let (done, rx) = oneshot::channel();
+                    if tx.send(Pending { rec, queued: Instant::now(), done }).await.is_err() {
+                        return;
+                    }
+                    if let Ok(Ok(_)) = rx.await {
+                        tracing::warn!("the audit trail recovered; calls are accepted again");
+                    }
+                }
+            });
+        }
+        {
             let (store, signer, meters) = (store.clone(), signer.clone(), meters.clone());
             let every = Duration::from_secs(cfg.checkpoint_interval_secs.0.max(1));
             tokio::spawn(async move {
