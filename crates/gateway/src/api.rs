@@ -678,7 +678,7 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
         trace_id: a.trace_id.clone(),
         ..Default::default()
     };
-    if let Err(e) = crate::govern::commit(gw, rec).await {
+    if let Err(e) = crate::govern::commit(gw, rec, None).await {
         tracing::error!(approval = %id, error = %e, "the approval decision could not be audited");
     }
     gw.approvals.notify(id, to);

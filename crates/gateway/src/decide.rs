@@ -88,7 +88,7 @@ pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
         annotations: Value::Null,
         args: if b.params.is_null() { json!({}) } else { b.params.clone() },
         flags,
-        trace_id: Action::new_trace_id(),
+        trace: crate::otlp::Trace::new(crate::trace::TraceContext::from_headers(&h), gw.otlp.clone()),
     };
     if let Some(r) = &b.requester {
         tracing::debug!(agent = %agent.name, requester = %r, tool = %action.tool, "decision requested");
@@ -141,7 +141,7 @@ async fn wait_on(
                 held.finish("refused: the policy changed while the call was held").await;
                 return refused(&r);
             }
-            if let Err(e) = govern::commit(gw, held.record("allow")).await {
+            if let Err(e) = govern::commit(gw, held.record("allow"), Some(&action.trace)).await {
                 held.finish("refused: the audit trail could not record it").await;
                 return refused(&govern::audit_unavailable(&e));
             }

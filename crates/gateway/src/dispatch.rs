@@ -16,6 +16,7 @@ use warden_mcp::CallEvent;
 use crate::Gateway;
 use crate::catalog::{Catalog, Section};
 use crate::govern::{self, Action, Entry, Gate};
+use crate::otlp::Trace;
 use crate::session::{Session, log_level_rank};
 
 /// How the edge should answer a request.
@@ -97,7 +98,7 @@ pub fn base_record(
 
 /// Commits the record of a request answered by Warden itself, then answers.
 /// An answer whose record cannot be committed is withheld.
-async fn answered(gw: &Gateway, mut rec: Record, started: Instant, resp: Value) -> Reply {
+async fn answered(gw: &Gateway, mut rec: Record, started: Instant, resp: Value, trace: &Trace) -> Reply {
     if let Some(e) = resp.get("error") {
         if rec.verdict == "allow" {
             rec.verdict = "error".into();
@@ -106,7 +107,7 @@ async fn answered(gw: &Gateway, mut rec: Record, started: Instant, resp: Value) 
     }
     rec.latency_us = started.elapsed().as_micros() as u64;
     gw.meters.overhead.observe(&["mcp"], started.elapsed().as_secs_f64());
-    match govern::commit(gw, rec).await {
+    match govern::commit(gw, rec, Some(trace)).await {
         Ok(()) => Reply::Json(resp),
         Err(e) => Reply::Json(audit_failed(resp.get("id").unwrap_or(&Value::Null), &e)),
     }
@@ -123,7 +124,7 @@ pub async fn request(
     method: &str,
     msg: &Map<String, Value>,
     sse: bool,
-    trace_id: &str,
+    trace: &Arc<Trace>,
 ) -> Reply {
     let started = Instant::now();
     let params = params_of(msg);
@@ -136,25 +137,26 @@ pub async fn request(
     if !gw.audit.healthy() {
         return Reply::Json(audit_failed(&id, "the last audit commit failed"));
     }
-    let mut rec = base_record(s, &agent, method, &params, trace_id);
+    let mut rec = base_record(s, &agent, method, &params, trace.trace_id());
+    let answered = |rec: Record, started: Instant, resp: Value| self::answered(gw, rec, started, resp, trace);
     match method {
         "initialize" => {
             let resp = jsonrpc::error(&id, jsonrpc::INVALID_REQUEST, "Invalid Request: session is already initialized");
-            answered(gw, rec, started, resp).await
+            answered(rec, started, resp).await
         }
         "tools/list" => {
-            answered(gw, rec, started, list(gw, &id, &params, &cat.tools, ItemKind::Tool, access, "tools")).await
+            answered(rec, started, list(gw, &id, &params, &cat.tools, ItemKind::Tool, access, "tools")).await
         }
         "prompts/list" => {
-            answered(gw, rec, started, list(gw, &id, &params, &cat.prompts, ItemKind::Prompt, access, "prompts")).await
+            answered(rec, started, list(gw, &id, &params, &cat.prompts, ItemKind::Prompt, access, "prompts")).await
         }
         "resources/list" => {
             let resp = list(gw, &id, &params, &cat.resources, ItemKind::Resource, access, "resources");
-            answered(gw, rec, started, resp).await
+            answered(rec, started, resp).await
         }
         "resources/templates/list" => {
             let resp = list(gw, &id, &params, &cat.templates, ItemKind::Resource, access, "resourceTemplates");
-            answered(gw, rec, started, resp).await
+            answered(rec, started, resp).await
         }
         "tools/call" | "prompts/get" => {
             let (section, kind, what) = if method == "tools/call" {
@@ -164,7 +166,7 @@ pub async fn request(
             };
             let Some(name) = params.get("name").and_then(Value::as_str) else {
                 let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("Invalid params: missing {what} name"));
-                return answered(gw, rec, started, resp).await;
+                return answered(rec, started, resp).await;
             };
             // A hidden item and a missing one produce the same answer, byte for byte.
             let Some(entry) = section.get(name).filter(|e| access.permits(kind, &e.exposed)) else {
@@ -172,7 +174,7 @@ pub async fn request(
                 rec.verdict = "deny".into();
                 rec.rule = "access".into();
                 let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, format!("{label}: {name}"));
-                return answered(gw, rec, started, resp).await;
+                return answered(rec, started, resp).await;
             };
             let exposed = entry.exposed.clone();
             let annotations = entry.item.get("annotations").cloned().unwrap_or(Value::Null);
@@ -180,38 +182,38 @@ pub async fn request(
             let mut params = params;
             params["name"] = Value::String(original);
             if method == "tools/call" {
-                let call = Call { upstream, params, id, sse, started };
-                return governed_call(gw, s, exposed, annotations, call, trace_id).await;
+                let call = Call { upstream, params, id, sse, started, trace: trace.clone() };
+                return governed_call(gw, s, exposed, annotations, call).await;
             }
-            forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await
+            forward(gw, s, Call { upstream, params, id, sse, started, trace: trace.clone() }, method, rec).await
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let Some(uri) = params.get("uri").and_then(Value::as_str).map(str::to_owned) else {
                 let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: missing uri");
-                return answered(gw, rec, started, resp).await;
+                return answered(rec, started, resp).await;
             };
             let Some(upstream) = resource_upstream(&cat, access, &uri) else {
                 rec.verdict = "deny".into();
                 rec.rule = "access".into();
                 let resp = jsonrpc::error(&id, jsonrpc::RESOURCE_NOT_FOUND, format!("Resource not found: {uri}"));
-                return answered(gw, rec, started, resp).await;
+                return answered(rec, started, resp).await;
             };
             match method {
                 "resources/subscribe" => {
                     let new = s.subscriptions.lock().unwrap().insert(uri.clone());
                     if !(new && gw.subscribe_count(&uri, 1)) {
-                        return answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await;
+                        return answered(rec, started, jsonrpc::result(&id, json!({}))).await;
                     }
                 }
                 "resources/unsubscribe" => {
                     let had = s.subscriptions.lock().unwrap().remove(&uri);
                     if !(had && gw.subscribe_count(&uri, -1)) {
-                        return answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await;
+                        return answered(rec, started, jsonrpc::result(&id, json!({}))).await;
                     }
                 }
                 _ => {}
             }
-            forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await
+            forward(gw, s, Call { upstream, params, id, sse, started, trace: trace.clone() }, method, rec).await
         }
         "completion/complete" => {
             let kind = params.pointer("/ref/type").and_then(Value::as_str).unwrap_or("");
@@ -238,26 +240,28 @@ pub async fn request(
                 _ => None,
             };
             match upstream {
-                Some(upstream) => forward(gw, s, Call { upstream, params, id, sse, started }, method, rec).await,
+                Some(upstream) => {
+                    forward(gw, s, Call { upstream, params, id, sse, started, trace: trace.clone() }, method, rec).await
+                }
                 None => {
                     let resp =
                         jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown completion reference");
-                    answered(gw, rec, started, resp).await
+                    answered(rec, started, resp).await
                 }
             }
         }
         "logging/setLevel" => {
             let Some(rank) = params.get("level").and_then(Value::as_str).and_then(log_level_rank) else {
                 let resp = jsonrpc::error(&id, jsonrpc::INVALID_PARAMS, "Invalid params: unknown log level");
-                return answered(gw, rec, started, resp).await;
+                return answered(rec, started, resp).await;
             };
             *s.log_level.lock().unwrap() = Some(rank);
             push_log_level(gw);
-            answered(gw, rec, started, jsonrpc::result(&id, json!({}))).await
+            answered(rec, started, jsonrpc::result(&id, json!({}))).await
         }
         _ => {
             let resp = jsonrpc::error(&id, jsonrpc::METHOD_NOT_FOUND, format!("Method not found: {method}"));
-            answered(gw, rec, started, resp).await
+            answered(rec, started, resp).await
         }
     }
 }
@@ -348,6 +352,13 @@ struct Call {
     sse: bool,
     /// When Warden started on it (after any human approval).
     started: Instant,
+    trace: Arc<Trace>,
+}
+
+/// The upstream call's span: its id goes out in `traceparent`.
+struct UpstreamSpan {
+    id: [u8; 8],
+    start_ns: u64,
 }
 
 /// Stage 9 for a forwarded call: the record gets the upstream's status and the
@@ -357,10 +368,11 @@ async fn recorded(
     gw: &Gateway,
     mut rec: Record,
     started: Instant,
-    upstream: &str,
-    up_time: Duration,
+    up: (&str, Duration, &UpstreamSpan),
     resp: Value,
+    trace: &Trace,
 ) -> Value {
+    let (upstream, up_time, span) = up;
     rec.upstream = upstream.into();
     rec.upstream_status = match resp.get("error") {
         Some(e) if e.get("code").and_then(Value::as_i64) == Some(jsonrpc::REQUEST_CANCELLED) => "cancelled".into(),
@@ -373,7 +385,18 @@ async fn recorded(
     rec.upstream_us = up_time.as_micros() as u64;
     gw.meters.upstream.observe(&[upstream], up_time.as_secs_f64());
     gw.meters.overhead.observe(&["mcp"], total.saturating_sub(up_time).as_secs_f64());
-    match govern::commit(gw, rec).await {
+    if trace.recording() {
+        use crate::otlp::s;
+        let ok = rec.upstream_status == "ok";
+        let attrs = vec![
+            s("mcp.method.name", rec.method.as_str()),
+            s("warden.upstream", upstream),
+            s("warden.upstream_status", rec.upstream_status.as_str()),
+        ];
+        let err = (!ok).then(|| rec.upstream_status.clone());
+        trace.child(span.id, &format!("upstream {upstream}"), crate::otlp::Kind::Client, span.start_ns, attrs, err);
+    }
+    match govern::commit(gw, rec, Some(trace)).await {
         Ok(()) => resp,
         Err(e) => audit_failed(resp.get("id").unwrap_or(&Value::Null), &e),
     }
@@ -386,7 +409,18 @@ async fn recorded(
 /// A client that disconnects or sends `notifications/cancelled` drops the call,
 /// which cancels it upstream.
 async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec: Record) -> Reply {
-    let Call { upstream, params, id, sse, started } = c;
+    let Call { upstream, mut params, id, sse, started, trace } = c;
+    let span = UpstreamSpan { id: crate::otlp::new_span_id(), start_ns: crate::otlp::now_ns() };
+    if trace.recording() || trace.ctx.parent_span.is_some() {
+        // W3C trace context to the upstream: `_meta.traceparent` (HTTP upstreams also get the header).
+        if !params.is_object() {
+            params = json!({});
+        }
+        if !params.get("_meta").is_some_and(Value::is_object) {
+            params["_meta"] = json!({});
+        }
+        params["_meta"]["traceparent"] = json!(trace.ctx.header_for(&crate::otlp::hex8(&span.id)));
+    }
     let up = gw.upstreams[upstream].clone();
     let (ev_tx, mut ev_rx) = mpsc::channel::<CallEvent>(64);
     let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
@@ -405,7 +439,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
         tokio::select! {
             r = &mut call => {
                 let resp = finish(r, id, s, up.name(), &method);
-                return Reply::Json(recorded(gw, rec, started, up.name(), up_started.elapsed(), resp).await);
+                return Reply::Json(recorded(gw, rec, started, (up.name(), up_started.elapsed(), &span), resp, &trace).await);
             }
             Some(ev) = ev_rx.recv() => {
                 if let Some(m) = relay_event(s, ev, sse) {
@@ -414,7 +448,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
             }
             _ = &mut cancel_rx => {
                 let resp = jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client");
-                return Reply::Json(recorded(gw, rec, started, up.name(), up_started.elapsed(), resp).await);
+                return Reply::Json(recorded(gw, rec, started, (up.name(), up_started.elapsed(), &span), resp, &trace).await);
             }
         }
     };
@@ -441,7 +475,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
             tracing::info!(agent = %session.agent_name, upstream = %up.name(), %method, "call cancelled");
             drop(call); // cancels it upstream
             let resp = jsonrpc::error(&id, jsonrpc::REQUEST_CANCELLED, "Request cancelled by the client");
-            recorded(&gw, rec, started, up.name(), up_started.elapsed(), resp).await;
+            recorded(&gw, rec, started, (up.name(), up_started.elapsed(), &span), resp, &trace).await;
             return;
         };
         // Events that raced the response still go out before it.
@@ -451,7 +485,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
             }
         }
         let resp = finish(outcome, id, &session, up.name(), &method);
-        let resp = recorded(&gw, rec, started, up.name(), up_started.elapsed(), resp).await;
+        let resp = recorded(&gw, rec, started, (up.name(), up_started.elapsed(), &span), resp, &trace).await;
         let _ = tx.send(resp).await;
     });
     Reply::Stream(first, rx)
@@ -461,14 +495,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
 /// for a human. While held, a client that gave a progress token gets
 /// `notifications/progress` every `approvals.progress_interval`, so it does not
 /// time out; a client that disconnects or cancels abandons the approval.
-async fn governed_call(
-    gw: &Arc<Gateway>,
-    s: &Arc<Session>,
-    tool: String,
-    annotations: Value,
-    call: Call,
-    trace_id: &str,
-) -> Reply {
+async fn governed_call(gw: &Arc<Gateway>, s: &Arc<Session>, tool: String, annotations: Value, call: Call) -> Reply {
     let action = Action {
         entry: Entry::Mcp,
         agent: s.agent(),
@@ -477,7 +504,7 @@ async fn governed_call(
         annotations,
         args: call.params.get("arguments").cloned().unwrap_or_else(|| json!({})),
         flags: *s.flags.lock().unwrap(),
-        trace_id: trace_id.to_string(),
+        trace: call.trace.clone(),
     };
     let mut held = match govern::check(gw, &action).await {
         Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&call.id)),
@@ -488,7 +515,8 @@ async fn governed_call(
         }
         Gate::Hold(h) => h,
     };
-    let Call { upstream, params, id, sse, .. } = call;
+    let Call { upstream, params, id, sse, trace, .. } = call;
+    let wait_started = crate::otlp::now_ns();
     let token = params.pointer("/_meta/progressToken").cloned();
     let every = gw.policy.load().approvals.progress_interval.0;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
@@ -516,7 +544,21 @@ async fn governed_call(
                 return Reply::Json(r.to_jsonrpc(&id));
             }
             s.note_labels(&held.decision.labels);
-            let call = Call { upstream, params, id, sse, started: Instant::now() };
+            if trace.recording() {
+                let attrs = vec![
+                    crate::otlp::s("warden.approval.id", held.approval.id.as_str()),
+                    crate::otlp::s("warden.approver", held.approver.as_str()),
+                ];
+                trace.child(
+                    crate::otlp::new_span_id(),
+                    "approval wait",
+                    crate::otlp::Kind::Internal,
+                    wait_started,
+                    attrs,
+                    None,
+                );
+            }
+            let call = Call { upstream, params, id, sse, started: Instant::now(), trace: trace.clone() };
             let reply = forward(&gw, &s, call, "tools/call", held.record("allow")).await;
             held.finish("executed").await;
             reply

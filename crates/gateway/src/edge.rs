@@ -239,7 +239,7 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         Ok(m) => m,
         Err(inv) => return rpc_error(StatusCode::BAD_REQUEST, &inv.id, inv.code, &inv.message),
     };
-    let trace = crate::trace::TraceContext::from_headers(&h);
+    let trace = crate::otlp::Trace::new(crate::trace::TraceContext::from_headers(&h), gw.otlp.clone());
     if let Message::Request { id, method, msg } = &msg
         && method == "initialize"
     {
@@ -247,10 +247,10 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
         let params = msg.get("params").cloned().unwrap_or(json!({}));
         let (session, resp) = dispatch::initialize(&gw, who, id, &params);
         tracing::info!(agent = %session.agent_name, session = %session.id, version = %session.protocol_version, "session started");
-        let mut rec = dispatch::base_record(&session, &session.agent(), "initialize", &params, &trace.trace_id);
+        let mut rec = dispatch::base_record(&session, &session.agent(), "initialize", &params, trace.trace_id());
         rec.kind = "session".into();
         rec.latency_us = started.elapsed().as_micros() as u64;
-        if let Err(e) = crate::govern::commit(&gw, rec).await {
+        if let Err(e) = crate::govern::commit(&gw, rec, Some(&trace)).await {
             gw.sessions.remove(&session.id);
             return json_response(StatusCode::OK, crate::govern::audit_unavailable(&e).to_jsonrpc(id));
         }
@@ -264,7 +264,7 @@ async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> R
     };
     match msg {
         Message::Request { id, method, msg } => {
-            match dispatch::request(&gw, &s, id, &method, &msg, sse, &trace.trace_id).await {
+            match dispatch::request(&gw, &s, id, &method, &msg, sse, &trace).await {
                 Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), None),
                 Reply::Json(v) => json_response(StatusCode::OK, v),
                 Reply::Stream(first, rx) => sse_response(Some(first), Some(rx)),

@@ -20,6 +20,7 @@ use warden_policy::{Decision, Request, SessionFlags};
 use warden_store::{Approval, ApprovalStatus};
 
 use crate::Gateway;
+use crate::otlp::Trace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -47,12 +48,13 @@ pub struct Action {
     pub annotations: Value,
     pub args: Value,
     pub flags: SessionFlags,
-    pub trace_id: String,
+    /// The request's trace (W3C context, spans).
+    pub trace: Arc<Trace>,
 }
 
 impl Action {
-    pub fn new_trace_id() -> String {
-        uuid::Uuid::new_v4().simple().to_string()
+    pub fn trace_id(&self) -> &str {
+        self.trace.trace_id()
     }
 
     pub fn request(&self) -> Request<'_> {
@@ -114,7 +116,7 @@ impl Drop for Held {
             let mut rec = self.record("cancelled");
             rec.reason = "the agent went away while the call was held".into();
             tokio::spawn(async move {
-                let _ = commit(&gw, rec).await;
+                let _ = commit(&gw, rec, None).await;
                 match gw
                     .store
                     .decide_approval(&id, ApprovalStatus::Cancelled, None, None, Timestamp::now(), false)
@@ -159,16 +161,60 @@ pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
         rule: d.rule.clone(),
         tier: d.tier.as_str().into(),
         reason: d.reason.clone(),
-        trace_id: a.trace_id.clone(),
+        trace_id: a.trace_id().into(),
         ..Record::default()
     }
 }
 
-/// Counts and durably commits a record. Err: it could not be committed.
-pub async fn commit(gw: &Gateway, rec: Record) -> Result<(), String> {
+/// Stage 9, once for every entry point: counts the decision, ends the
+/// request's entry span with the record's attributes, and durably commits the
+/// record. Err: it could not be committed.
+pub async fn commit(gw: &Gateway, rec: Record, trace: Option<&Trace>) -> Result<(), String> {
     let tier = if rec.tier.is_empty() { "none" } else { rec.tier.as_str() };
     gw.meters.requests.inc(&[&rec.entry, &rec.agent, &rec.verdict, tier]);
+    if let Some(t) = trace.filter(|t| t.recording()) {
+        finish_trace(t, &rec);
+    }
     gw.audit.commit(rec).await.map(|_| ())
+}
+
+/// The entry span, named and attributed per the OpenTelemetry GenAI and MCP conventions.
+fn finish_trace(t: &Trace, rec: &Record) {
+    use crate::otlp::{i, s};
+    let mut attrs = vec![
+        s("mcp.method.name", rec.method.as_str()),
+        s("warden.entry", rec.entry.as_str()),
+        s("warden.agent", rec.agent.as_str()),
+        s("warden.verdict", rec.verdict.as_str()),
+        s("warden.rule", rec.rule.as_str()),
+        s("warden.risk_tier", rec.tier.as_str()),
+        i("warden.latency_us", rec.latency_us as i64),
+    ];
+    if !rec.session.is_empty() {
+        attrs.push(s("mcp.session.id", rec.session.as_str()));
+    }
+    if rec.method == "tools/call" || rec.entry == "decide" {
+        attrs.push(s("gen_ai.operation.name", "execute_tool"));
+        attrs.push(s("gen_ai.tool.name", rec.tool.as_str()));
+    }
+    if !rec.model.is_empty() {
+        attrs.push(s("gen_ai.request.model", rec.model.as_str()));
+        attrs.push(i("gen_ai.usage.input_tokens", rec.input_tokens as i64));
+        attrs.push(i("gen_ai.usage.output_tokens", rec.output_tokens as i64));
+    }
+    if !rec.upstream.is_empty() {
+        attrs.push(s("warden.upstream", rec.upstream.as_str()));
+        attrs.push(s("warden.upstream_status", rec.upstream_status.as_str()));
+    }
+    if !rec.approval.is_empty() {
+        attrs.push(s("warden.approval.id", rec.approval.as_str()));
+    }
+    let refused = !matches!(rec.verdict.as_str(), "allow" | "audit" | "approval_required");
+    let failed = !rec.upstream_status.is_empty() && rec.upstream_status != "ok";
+    let error = (refused || failed)
+        .then(|| if refused { format!("{}: {}", rec.verdict, rec.reason) } else { rec.upstream_status.clone() });
+    let name = if rec.tool.is_empty() { rec.method.clone() } else { format!("{} {}", rec.method, rec.tool) };
+    t.finish(&name, attrs, error);
 }
 
 /// Commits the record of a refusal; the refusal stands either way (a failed
@@ -176,7 +222,7 @@ pub async fn commit(gw: &Gateway, rec: Record) -> Result<(), String> {
 async fn refused(gw: &Gateway, a: &Action, d: &Decision, verdict: &str, approval: Option<&str>) {
     let mut rec = record(a, d, verdict);
     rec.approval = approval.unwrap_or_default().into();
-    let _ = commit(gw, rec).await;
+    let _ = commit(gw, rec, Some(&a.trace)).await;
 }
 
 /// The refusal sent when the audit trail cannot take a record.
@@ -196,8 +242,19 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         return Gate::Refuse(audit_unavailable("the last audit commit failed"));
     }
     let policy = gw.policy.load_full();
+    let started = crate::otlp::now_ns();
     let mut d = policy.evaluate(&a.request());
     gw.count_decision(d.action, d.tier);
+    if a.trace.recording() {
+        use crate::otlp::s;
+        let attrs = vec![
+            s("warden.verdict", d.action.as_str()),
+            s("warden.rule", d.rule.as_str()),
+            s("warden.risk_tier", d.tier.as_str()),
+            s("warden.reason", d.reason.as_str()),
+        ];
+        a.trace.child(crate::otlp::new_span_id(), "policy decision", crate::otlp::Kind::Internal, started, attrs, None);
+    }
     match d.action {
         RuleAction::Deny => {
             refused(gw, a, &d, "deny", None).await;
@@ -255,7 +312,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         rule: d.rule.clone(),
         reason: d.reason.clone(),
         approvers: d.approvers.clone(),
-        trace_id: a.trace_id.clone(),
+        trace_id: a.trace_id().into(),
         entry: a.entry.as_str().to_string(),
         session_id: a.session_id.clone(),
         created_at: now,
@@ -268,7 +325,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
     };
     let mut rec = record(a, &d, "approval_required");
     rec.approval = approval.id.clone();
-    if let Err(e) = commit(gw, rec).await {
+    if let Err(e) = commit(gw, rec, None).await {
         return Gate::Refuse(audit_unavailable(&e));
     }
     let rx = gw.approvals.register(&approval.id);
@@ -292,7 +349,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
 /// record commits now; an MCP call's record commits after the upstream answers.
 async fn proceed(gw: &Gateway, a: &Action, d: Decision) -> Gate {
     if a.entry == Entry::Decide
-        && let Err(e) = commit(gw, record(a, &d, d.action.as_str())).await
+        && let Err(e) = commit(gw, record(a, &d, d.action.as_str()), Some(&a.trace)).await
     {
         return Gate::Refuse(audit_unavailable(&e));
     }
@@ -432,7 +489,7 @@ impl Held {
             };
             let mut rec = self.record(verdict);
             rec.comment = comment.clone();
-            let _ = commit(&self.gw, rec).await;
+            let _ = commit(&self.gw, rec, Some(&self.action.trace)).await;
         }
         let mut data = decision_data(&self.decision);
         data["approvalId"] = json!(id);

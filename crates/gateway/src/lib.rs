@@ -30,6 +30,7 @@ pub mod govern;
 pub mod inventory;
 pub mod metrics;
 pub mod oauth;
+pub mod otlp;
 pub mod policy_source;
 pub mod report;
 pub mod session;
@@ -83,6 +84,8 @@ pub struct Gateway {
     pub rate_limited: std::sync::atomic::AtomicU64,
     pub meters: Arc<metrics::Meters>,
     pub audit: audit::AuditLog,
+    /// OTLP span export, when configured.
+    pub otlp: Option<Arc<otlp::Exporter>>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +167,8 @@ impl Gateway {
         let (policy, _) = policy_source.load().map_err(|e| anyhow::anyhow!("policy:\n{e}"))?;
         let meters = Arc::new(metrics::Meters::default());
         let audit = audit::AuditLog::start(store.clone(), &config.audit, meters.clone())?;
+        let otlp = otlp::ExportSettings::resolve(&config.telemetry.otlp, &|k| std::env::var(k).ok())
+            .map(|s| otlp::Exporter::start(s, client.clone(), meters.clone()));
         Ok(Arc::new(Gateway {
             directory,
             store,
@@ -204,6 +209,7 @@ impl Gateway {
             rate_limited: Default::default(),
             meters,
             audit,
+            otlp,
         }))
     }
 

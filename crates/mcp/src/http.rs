@@ -66,7 +66,7 @@ impl HttpWire {
         self.session.lock().unwrap().clone()
     }
 
-    fn post(&self, body: bytes::Bytes, with_version: bool) -> reqwest::RequestBuilder {
+    fn post(&self, body: bytes::Bytes, with_version: bool, traceparent: Option<&str>) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
             .post(self.url.clone())
@@ -80,6 +80,9 @@ impl HttpWire {
         if with_version {
             rb = rb.header(VERSION, self.version.lock().unwrap().clone());
         }
+        if let Some(tp) = traceparent {
+            rb = rb.header("traceparent", tp);
+        }
         rb
     }
 
@@ -88,10 +91,12 @@ impl HttpWire {
     pub(crate) async fn exchange(&self, conn: &Arc<Connection>, id: u64, msg: &Value) -> Result<(), UpstreamError> {
         let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
         let is_init = msg.get("method").and_then(Value::as_str) == Some("initialize");
+        // The gateway puts the W3C trace context in `_meta`; HTTP servers also get it as a header.
+        let traceparent = msg.pointer("/params/_meta/traceparent").and_then(Value::as_str).filter(|t| t.len() == 55);
         let mut retried = false;
         loop {
             let sent_session = self.session();
-            let resp = self.post(body.clone(), !is_init).send().await.map_err(|e| {
+            let resp = self.post(body.clone(), !is_init, traceparent).send().await.map_err(|e| {
                 conn.close();
                 conn.unavailable(format!("request failed: {e}"))
             })?;
@@ -196,7 +201,8 @@ impl HttpWire {
     /// POSTs a notification or a response; the server answers 202.
     pub(crate) async fn post_oneway(&self, conn: &Connection, msg: &Value) -> Result<(), UpstreamError> {
         let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
-        let resp = self.post(body, true).send().await.map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
+        let resp =
+            self.post(body, true, None).send().await.map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
         if resp.status().is_success() {
             Ok(())
         } else {
