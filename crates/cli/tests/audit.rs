@@ -387,3 +387,41 @@ async fn kill_9_under_load_loses_no_acknowledged_call() {
     eprintln!("kill -9: {} acknowledged calls, {} echo records, chain verified", acked.len(), recorded.len());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `/metrics` and docs/METRICS.md name exactly the same families, with the same types.
+#[tokio::test]
+async fn metric_names_match_the_documented_list() {
+    let dir = temp_dir("metrics");
+    let (tg, _) = open_gateway(&dir, "").await;
+    let mut c = tg.client(TOKEN_A);
+    c.initialize().await;
+    c.call("echo", json!({"text": "x"})).await;
+    let text = reqwest::get(format!("{}/metrics", tg.base())).await.unwrap().text().await.unwrap();
+    let mut served: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let mut p = l.split_whitespace();
+            (p.next().unwrap().to_string(), p.next().unwrap().to_string())
+        })
+        .collect();
+    served.sort();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/METRICS.md")).unwrap();
+    let mut documented: Vec<(String, String)> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| {
+            let (name, rest) = l.split_once('`').unwrap();
+            let kind = rest.trim_start_matches(" |").split('|').next().unwrap().trim();
+            (name.to_string(), kind.to_string())
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(served, documented, "/metrics vs docs/METRICS.md");
+    // Samples carry the labels the table promises.
+    assert!(text.contains("warden_requests_total{entry=\"mcp\",agent=\"audit-bot\",verdict=\"allow\",tier=\"low\"} 1"), "{text}");
+    assert!(text.contains("warden_upstream_up{upstream=\"demo\"} 1"));
+    assert!(text.contains("warden_upstream_seconds_count{upstream=\"demo\"} 1"));
+    assert!(text.contains("warden_audit_healthy 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -134,30 +134,6 @@ fn label_set(names: &[&str], values: &[String], le: Option<&str>) -> String {
     if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_the_exposition_format() {
-        let c = Counter::new("x_total", "Things.", &["agent", "verdict"]);
-        c.inc(&["a\"b", "allow"]);
-        c.add(&["a\"b", "allow"], 2.0);
-        let h = Histogram::new("lat_seconds", "Latency.", &["entry"], &[0.1, 1.0]);
-        h.observe(&["mcp"], 0.05);
-        h.observe(&["mcp"], 0.5);
-        h.observe(&["mcp"], 5.0);
-        let mut out = String::new();
-        c.render(&mut out);
-        h.render(&mut out);
-        assert!(out.contains("# TYPE x_total counter\nx_total{agent=\"a\\\"b\",verdict=\"allow\"} 3\n"), "{out}");
-        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"0.1\"} 1\n"));
-        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"1\"} 2\n"));
-        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"+Inf\"} 3\n"));
-        assert!(out.contains("lat_seconds_count{entry=\"mcp\"} 3\n"));
-    }
-}
-
 /// Every metric family Warden exports from its own counters (gauges computed
 /// at scrape time are written by `report::metrics`). `docs/METRICS.md` lists them all.
 pub struct Meters {
@@ -269,5 +245,29 @@ impl Meters {
         for h in [&self.overhead, &self.upstream, &self.approval_decision, &self.audit_commit, &self.audit_write] {
             h.render(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_exposition_format() {
+        let c = Counter::new("x_total", "Things.", &["agent", "verdict"]);
+        c.inc(&["a\"b", "allow"]);
+        c.add(&["a\"b", "allow"], 2.0);
+        let h = Histogram::new("lat_seconds", "Latency.", &["entry"], &[0.1, 1.0]);
+        h.observe(&["mcp"], 0.05);
+        h.observe(&["mcp"], 0.5);
+        h.observe(&["mcp"], 5.0);
+        let mut out = String::new();
+        c.render(&mut out);
+        h.render(&mut out);
+        assert!(out.contains("# TYPE x_total counter\nx_total{agent=\"a\\\"b\",verdict=\"allow\"} 3\n"), "{out}");
+        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"0.1\"} 1\n"));
+        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"1\"} 2\n"));
+        assert!(out.contains("lat_seconds_bucket{entry=\"mcp\",le=\"+Inf\"} 3\n"));
+        assert!(out.contains("lat_seconds_count{entry=\"mcp\"} 3\n"));
     }
 }
