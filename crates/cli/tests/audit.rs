@@ -419,9 +419,36 @@ async fn metric_names_match_the_documented_list() {
     documented.sort();
     assert_eq!(served, documented, "/metrics vs docs/METRICS.md");
     // Samples carry the labels the table promises.
-    assert!(text.contains("warden_requests_total{entry=\"mcp\",agent=\"audit-bot\",verdict=\"allow\",tier=\"low\"} 1"), "{text}");
+    assert!(
+        text.contains("warden_requests_total{entry=\"mcp\",agent=\"audit-bot\",verdict=\"allow\",tier=\"low\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("warden_upstream_up{upstream=\"demo\"} 1"));
     assert!(text.contains("warden_upstream_seconds_count{upstream=\"demo\"} 1"));
     assert!(text.contains("warden_audit_healthy 1"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The shipped Grafana dashboard queries only documented metric families.
+#[test]
+fn the_dashboard_uses_only_documented_metrics() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    let doc = std::fs::read_to_string(format!("{root}docs/METRICS.md")).unwrap();
+    let dash: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}deploy/grafana/warden-dashboard.json")).unwrap())
+            .unwrap();
+    let mut used = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("warden_"))
+            {
+                let family = ["_bucket", "_sum", "_count"].iter().fold(word, |w, s| w.strip_suffix(s).unwrap_or(w));
+                assert!(doc.contains(&format!("| `{family}` |")), "dashboard uses undocumented {word}");
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 20, "{used}");
 }
