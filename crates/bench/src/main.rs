@@ -274,6 +274,7 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     let pt_addr: SocketAddr = format!("127.0.0.1:{pt_port}").parse()?;
     let up_addr: SocketAddr = format!("127.0.0.1:{up_port}").parse()?;
     let gw_addr: SocketAddr = format!("127.0.0.1:{gw_port}").parse()?;
+    let off_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
     let _upstream = Proc(
         Command::new(&a.warden)
             .args(["demo-upstream", "--http", &up_addr.to_string()])
@@ -293,30 +294,39 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     };
     let dir = std::env::temp_dir().join(format!("warden-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let cfg = dir.join("warden.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "server:\n  json_responses: {}\nupstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
+    let write_cfg = |name: &str, audit: bool| -> anyhow::Result<std::path::PathBuf> {
+        let cfg = dir.join(name);
+        std::fs::write(
+            &cfg,
+            format!(
+                "audit:\n  enabled: {audit}\nserver:\n  json_responses: {}\nupstreams:\n  - name: demo\n    transport: streamable-http\n    url: http://{up_addr}/mcp\n\
              agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_tools: [\"echo\", \"add\"]\n    deny_tools: [\"delete_*\"]\n{}",
-            a.json_responses,
-            match &a.policy {
-                Some(p) => format!("policy:\n  files: [{:?}]\n", std::fs::canonicalize(p)?.display().to_string()),
-                None => String::new(),
-            }
-        ),
-    )?;
-    let gateway = Proc(
-        Command::new(&a.warden)
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args(["--listen", &gw_addr.to_string(), "--data-dir"])
-            .arg(dir.join("data"))
-            .env("WARDEN_LOG", "warn")
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+                a.json_responses,
+                match &a.policy {
+                    Some(p) => format!("policy:\n  files: [{:?}]\n", std::fs::canonicalize(p)?.display().to_string()),
+                    None => String::new(),
+                }
+            ),
+        )?;
+        Ok(cfg)
+    };
+    let spawn_gateway = |cfg: std::path::PathBuf, addr: SocketAddr, data: &str| -> anyhow::Result<Proc> {
+        Ok(Proc(
+            Command::new(&a.warden)
+                .args(["serve", "--config"])
+                .arg(&cfg)
+                .args(["--listen", &addr.to_string(), "--data-dir"])
+                .arg(dir.join(data))
+                .env("WARDEN_LOG", "warn")
+                .stderr(Stdio::null())
+                .spawn()?,
+        ))
+    };
+    // Durable audit (the default) and, for the audit's cost, the same gateway with it off.
+    let gateway = spawn_gateway(write_cfg("warden.yaml", true)?, gw_addr, "data")?;
+    let _gateway_off = spawn_gateway(write_cfg("warden-audit-off.yaml", false)?, off_addr, "data-off")?;
     wait_up(gw_addr).await?;
+    wait_up(off_addr).await?;
     let _passthrough = Proc(
         Command::new(std::env::current_exe()?)
             .args(["passthrough", &pt_addr.to_string(), &format!("http://{up_addr}")])
@@ -345,6 +355,16 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     )
     .await?;
 
+    let off = initialize(
+        &client,
+        Target {
+            name: "warden, audit off",
+            url: format!("http://{off_addr}/mcp"),
+            token: Some(token.into()),
+            session: String::new(),
+        },
+    )
+    .await?;
     let floor = initialize(
         &client,
         Target { name: "passthrough", url: format!("http://{pt_addr}/mcp"), token: None, session: String::new() },
@@ -352,18 +372,19 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     .await?;
 
     // Warm every path (connections, caches) before measuring.
-    for t in [&direct, &floor, &via] {
+    for t in [&direct, &floor, &via, &off] {
         for i in 0..2000 {
             one_call(&client, t, call_body(a.payload, i), a.payload).await?;
         }
     }
     eprintln!("latency at {}/s for {}s ...", a.rate, a.secs);
-    let mut lat = fixed_rate(&client, &[&direct, &floor, &via], &a).await.into_iter().map(Samples::summary);
-    let (ld, lf, lg) = (lat.next().unwrap(), lat.next().unwrap(), lat.next().unwrap());
+    let mut lat = fixed_rate(&client, &[&direct, &floor, &via, &off], &a).await.into_iter().map(Samples::summary);
+    let (ld, lf, lg, lo) = (lat.next().unwrap(), lat.next().unwrap(), lat.next().unwrap(), lat.next().unwrap());
     eprintln!("saturation with {} workers for {}s ...", a.workers, a.sat_secs);
     let sd = saturation(&client, &direct, &a).await;
     let sf = saturation(&client, &floor, &a).await;
     let sg = saturation(&client, &via, &a).await;
+    let so = saturation(&client, &off, &a).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(gateway.0.id());
 
@@ -400,8 +421,22 @@ async fn harness(a: Args) -> anyhow::Result<()> {
         rss_idle as f64 / 1024.0,
         rss_after as f64 / 1024.0
     );
+    println!();
+    println!("| audit cost | Warden, durable audit | Warden, audit off | on / off |");
+    println!("|---|---|---|---|");
+    for (label, on, off) in [("p50", lg.0, lo.0), ("p99", lg.1, lo.1)] {
+        println!(
+            "| {label} latency @ {}/s (ms) | {} | {} | {:.2} |",
+            a.rate,
+            ms(on),
+            ms(off),
+            on.as_secs_f64() / off.as_secs_f64()
+        );
+    }
+    println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} |", a.workers, sg.0, so.0, sg.0 / so.0);
+    println!("| errors (latency, saturation) | {}, {} | {}, {} | |", lg.3, sg.1, lo.3, so.1);
     let _ = std::fs::remove_dir_all(&dir);
-    if ld.3 + lf.3 + lg.3 + sd.1 + sf.1 + sg.1 > 0 {
+    if ld.3 + lf.3 + lg.3 + lo.3 + sd.1 + sf.1 + sg.1 + so.1 > 0 {
         bail!("some calls failed");
     }
     Ok(())
