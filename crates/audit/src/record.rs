@@ -77,6 +77,15 @@ impl Record {
         (body, hash)
     }
 
+    /// Like [`Record::seal`], returning the canonical JSON text (as stored) and its hash.
+    pub fn seal_canonical(&mut self, seq: u64, prev: &str) -> (String, String) {
+        self.seq = seq;
+        self.prev = prev.to_string();
+        let text = canonical_json(&self.to_value());
+        let hash = crate::sha256_hex(text.as_bytes());
+        (text, hash)
+    }
+
     pub fn from_value(v: &Value) -> Result<Record, String> {
         serde_json::from_value(v.clone()).map_err(|e| e.to_string())
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use warden_audit::record::{format_ms, parse_ms};
-use warden_audit::{Checkpoint, KeyRing, Record, Report, Verifier, canonical_json};
+use warden_audit::{Checkpoint, KeyRing, Record, Report, Verifier};
 
 use crate::{Result, Store, StoreError};
 
@@ -136,11 +136,11 @@ pub(crate) async fn append(conn: &mut sqlx::AnyConnection, records: &mut [Record
     let mut head = head_from_row(&row)?;
     let mut sealed = Vec::with_capacity(records.len());
     for r in records.iter_mut() {
-        let (body, hash) = r.seal(head.seq + 1, &head.hash);
+        let (body, hash) = r.seal_canonical(head.seq + 1, &head.hash);
         head.seq += 1;
         head.hash = hash.clone();
         let at = parse_ms(&r.at).ok_or_else(|| StoreError::Corrupt(format!("audit record time {:?}", r.at)))?;
-        sealed.push((at, canonical_json(&body), hash));
+        sealed.push((at, body, hash));
     }
     for (chunk_recs, chunk) in records.chunks(ROWS_PER_INSERT).zip(sealed.chunks(ROWS_PER_INSERT)) {
         let mut sql = String::from(
