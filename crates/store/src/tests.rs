@@ -303,28 +303,23 @@ async fn audit_scenarios(store: &Store) {
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.first_seq, start.seq + 11);
 
-    // Tampering, each kind on a fresh copy of the state it needs.
+    // Tampering, one kind after another; each is named at the record it touched.
     let target = start.seq + 20;
-    sqlx::query("UPDATE audit_records SET verdict = 'deny' WHERE seq = $1")
-        .bind(target as i64)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    let r = store.verify_audit(&keys).await.unwrap();
-    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Edited)), "{r:?}");
-    sqlx::query("UPDATE audit_records SET verdict = 'allow', body = REPLACE(body, '\"hi\"', '\"bye\"') WHERE seq = $1")
-        .bind(target as i64)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    let r = store.verify_audit(&keys).await.unwrap();
-    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Edited)), "{r:?}");
-    sqlx::query("DELETE FROM audit_records WHERE seq = $1").bind(target as i64).execute(&store.pool).await.unwrap();
-    let r = store.verify_audit(&keys).await.unwrap();
-    assert_eq!(r.problem.as_ref().map(|p| (p.seq, p.kind)), Some((target, ProblemKind::Deleted)), "{r:?}");
-    sqlx::query("DELETE FROM audit_records WHERE seq >= $1").bind(target as i64).execute(&store.pool).await.unwrap();
-    let r = store.verify_audit(&keys).await.unwrap();
-    assert_eq!(r.problem.as_ref().map(|p| p.kind), Some(ProblemKind::Truncated), "{r:?}");
+    let keys = &keys;
+    let tamper = |sql: &'static str| async move {
+        sqlx::query(sql).bind(target as i64).execute(&store.pool).await.unwrap();
+        let r = store.verify_audit(keys).await.unwrap();
+        r.problem.map(|p| (p.seq, p.kind))
+    };
+    assert_eq!(
+        tamper("UPDATE audit_records SET verdict = 'deny' WHERE seq = $1").await,
+        Some((target, ProblemKind::Edited))
+    );
+    let body = "UPDATE audit_records SET verdict = 'allow', body = REPLACE(body, '\"hi\"', '\"bye\"') WHERE seq = $1";
+    assert_eq!(tamper(body).await, Some((target, ProblemKind::Edited)));
+    assert_eq!(tamper("DELETE FROM audit_records WHERE seq = $1").await, Some((target, ProblemKind::Deleted)));
+    let cut = tamper("DELETE FROM audit_records WHERE seq >= $1").await;
+    assert_eq!(cut.map(|p| p.1), Some(ProblemKind::Truncated));
 }
 
 #[tokio::test]
