@@ -193,7 +193,7 @@ impl Store {
     /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
     pub async fn append_audit(&self, records: &mut [Record]) -> Result<AuditHead> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let head = append(&mut tx, records).await?;
         tx.commit().await?;
         Ok(head)
@@ -207,7 +207,7 @@ impl Store {
     /// Stores a signed checkpoint (idempotent) and advances the head's mark.
     pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<()> {
         let at = parse_ms(&cp.at).ok_or_else(|| StoreError::Corrupt(format!("checkpoint time {:?}", cp.at)))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO audit_checkpoints (seq, at, hash, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (seq) DO NOTHING",
@@ -408,7 +408,7 @@ impl Store {
     /// Returns how many records were deleted.
     pub async fn prune_audit(&self, cutoff_ms: i64) -> Result<u64> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
         let row = sqlx::query(
             "SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_records r ON r.seq = c.seq WHERE r.at < $1",

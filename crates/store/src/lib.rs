@@ -254,7 +254,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS) {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
@@ -356,8 +356,18 @@ impl Store {
     /// Starts a write: one transaction, serialised with this process's other writes.
     pub async fn write(&self) -> Result<Write<'_>> {
         let guard = self.writer.lock().await;
-        let tx = self.pool.begin().await?;
+        let tx = self.begin_write().await?;
         Ok(Write { tx, _guard: guard })
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`, waiting up to `busy_timeout`): a deferred transaction
+    /// that reads first cannot upgrade once another connection has committed.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 }
 
