@@ -120,23 +120,9 @@ fn local_signer(path: &Path) -> anyhow::Result<warden_audit::Signer> {
 
 /// Milliseconds since the epoch for `7d`, `24h`, `30m`, `45s` (ago), an RFC 3339 instant or a date.
 pub fn parse_when(s: &str) -> anyhow::Result<i64> {
-    let now = warden_core::time::now_ms();
     let s = s.trim();
-    if let Some((n, unit)) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i))
-        && !n.is_empty()
-        && let Ok(n) = n.parse::<i64>()
-    {
-        let ms = match unit {
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            _ => 0,
-        };
-        if ms > 0 {
-            return Ok(now - n * ms);
-        }
+    if let Ok(age) = warden_config::DurationValue::parse(s) {
+        return Ok(warden_core::time::now_ms() - age.as_millis() as i64);
     }
     if let Some(ms) = warden_audit::record::parse_ms(s) {
         return Ok(ms);
@@ -250,15 +236,10 @@ pub async fn audit(cmd: AuditCommand, a: StoreArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Checkpoint => {
-            let signer = local_signer(&ctx.key_path)?;
-            let head = ctx.store.audit_head().await?;
-            if head.seq == 0 {
-                println!("the audit chain is empty");
-                return Ok(());
+            match ctx.store.checkpoint_head(&local_signer(&ctx.key_path)?).await? {
+                Some(cp) => println!("signed checkpoint at record {} ({})", cp.seq, cp.key_id),
+                None => println!("nothing to sign: the chain is empty or its head is already signed"),
             }
-            let cp = signer.sign(head.seq, &format_ms(warden_core::time::now_ms()), &head.hash);
-            ctx.store.insert_checkpoint(&cp).await?;
-            println!("signed checkpoint at record {} ({})", cp.seq, cp.key_id);
             Ok(())
         }
         AuditCommand::Prune { older_than_days } => {
@@ -286,11 +267,7 @@ async fn export(ctx: &Ctx, since: Option<&str>, out: Option<&Path>) -> anyhow::R
     let store = &ctx.store;
     // End on a fresh checkpoint when the signing key is here; else on the last one.
     if let Ok(signer) = local_signer(&ctx.key_path) {
-        let head = store.audit_head().await?;
-        if head.seq > head.checkpoint_seq {
-            let cp = signer.sign(head.seq, &format_ms(warden_core::time::now_ms()), &head.hash);
-            store.insert_checkpoint(&cp).await?;
-        }
+        store.checkpoint_head(&signer).await?;
     }
     let head = store.audit_head().await?;
     let Some(end) = store.audit_checkpoint_at_or_before(head.seq).await? else {

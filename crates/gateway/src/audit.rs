@@ -247,12 +247,7 @@ impl Writer {
 }
 
 async fn checkpoint(store: &Store, signer: &Signer, meters: &Meters) -> anyhow::Result<()> {
-    let head = store.audit_head().await?;
-    if head.seq <= head.checkpoint_seq {
-        return Ok(());
-    }
-    let cp = signer.sign(head.seq, &format_ms(warden_core::time::now_ms()), &head.hash);
-    store.insert_checkpoint(&cp).await?;
+    let Some(cp) = store.checkpoint_head(signer).await? else { return Ok(()) };
     meters.audit_checkpoints.inc(&[]);
     // An external copy: whoever ships the logs holds the checkpoints too.
     tracing::info!(target: "warden::audit", seq = cp.seq, hash = %cp.hash, key_id = %cp.key_id, signature = %cp.signature, "audit checkpoint");

@@ -183,7 +183,7 @@ pub async fn request(
             params["name"] = Value::String(original);
             if method == "tools/call" {
                 let call = Call { upstream, params, id, sse, started, trace: trace.clone() };
-                return governed_call(gw, s, exposed, annotations, call).await;
+                return governed_call(gw, s, exposed, annotations, call, rec).await;
             }
             forward(gw, s, Call { upstream, params, id, sse, started, trace: trace.clone() }, method, rec).await
         }
@@ -419,7 +419,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
         if !params.get("_meta").is_some_and(Value::is_object) {
             params["_meta"] = json!({});
         }
-        params["_meta"]["traceparent"] = json!(trace.ctx.header_for(&crate::otlp::hex8(&span.id)));
+        params["_meta"]["traceparent"] = json!(trace.ctx.header_for(&hex::encode(span.id)));
     }
     let up = gw.upstreams[upstream].clone();
     let (ev_tx, mut ev_rx) = mpsc::channel::<CallEvent>(64);
@@ -495,7 +495,14 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
 /// for a human. While held, a client that gave a progress token gets
 /// `notifications/progress` every `approvals.progress_interval`, so it does not
 /// time out; a client that disconnects or cancels abandons the approval.
-async fn governed_call(gw: &Arc<Gateway>, s: &Arc<Session>, tool: String, annotations: Value, call: Call) -> Reply {
+async fn governed_call(
+    gw: &Arc<Gateway>,
+    s: &Arc<Session>,
+    tool: String,
+    annotations: Value,
+    call: Call,
+    rec: Record,
+) -> Reply {
     let action = Action {
         entry: Entry::Mcp,
         agent: s.agent(),
@@ -510,7 +517,8 @@ async fn governed_call(gw: &Arc<Gateway>, s: &Arc<Session>, tool: String, annota
         Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&call.id)),
         Gate::Proceed(d) => {
             s.note_labels(&d.labels);
-            let rec = govern::record(&action, &d, d.action.as_str());
+            // The request's record already holds the redacted arguments and their digest.
+            let rec = govern::decided(rec, &d, d.action.as_str());
             return forward(gw, s, call, "tools/call", rec).await;
         }
         Gate::Hold(h) => h,

@@ -145,7 +145,7 @@ fn refuse(code: i64, verdict: &'static str, message: String, data: Value) -> Ref
 /// The audit record of a decision on `a` (stage 9). Callers that forward the
 /// call fill in the upstream and timings before committing it.
 pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
-    Record {
+    let rec = Record {
         id: uuid::Uuid::now_v7().to_string(),
         at: warden_audit::record::format_ms(warden_core::time::now_ms()),
         kind: if a.entry == Entry::Decide { "decision" } else { "call" }.into(),
@@ -157,13 +157,19 @@ pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
         tool: a.tool.clone(),
         args_sha256: a.args_digest(),
         args: warden_core::redact::redact(&a.args),
-        verdict: verdict.into(),
-        rule: d.rule.clone(),
-        tier: d.tier.as_str().into(),
-        reason: d.reason.clone(),
         trace_id: a.trace_id().into(),
         ..Record::default()
-    }
+    };
+    decided(rec, d, verdict)
+}
+
+/// A record with the decision's verdict, rule, tier and reason.
+pub fn decided(mut rec: Record, d: &Decision, verdict: &str) -> Record {
+    rec.verdict = verdict.into();
+    rec.rule = d.rule.clone();
+    rec.tier = d.tier.as_str().into();
+    rec.reason = d.reason.clone();
+    rec
 }
 
 /// Stage 9, once for every entry point: counts the decision, ends the

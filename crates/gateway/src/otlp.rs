@@ -51,21 +51,11 @@ pub fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
+/// Hex ids were validated when the trace context was parsed or made.
 fn parse_hex<const N: usize>(s: &str) -> [u8; N] {
     let mut out = [0u8; N];
-    if let Ok(v) = hex_decode(s)
-        && v.len() == N
-    {
-        out.copy_from_slice(&v);
-    }
+    let _ = hex::decode_to_slice(s, &mut out);
     out
-}
-
-fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
-    if !s.len().is_multiple_of(2) {
-        return Err(());
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ())).collect()
 }
 
 pub fn new_span_id() -> [u8; 8] {
@@ -76,10 +66,6 @@ pub fn new_span_id() -> [u8; 8] {
         id[7] = 1;
     }
     id
-}
-
-pub fn hex8(id: &[u8; 8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The spans of one request.

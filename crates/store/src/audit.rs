@@ -229,6 +229,18 @@ impl Store {
         Ok(())
     }
 
+    /// Signs and stores a checkpoint over the head, unless the head is already
+    /// signed. Returns the new checkpoint.
+    pub async fn checkpoint_head(&self, signer: &warden_audit::Signer) -> Result<Option<Checkpoint>> {
+        let head = self.audit_head().await?;
+        if head.seq <= head.checkpoint_seq {
+            return Ok(None);
+        }
+        let cp = signer.sign(head.seq, &format_ms(warden_core::time::now_ms()), &head.hash);
+        self.insert_checkpoint(&cp).await?;
+        Ok(Some(cp))
+    }
+
     /// The hash of record `seq`, if it exists.
     pub async fn audit_hash(&self, seq: u64) -> Result<Option<String>> {
         let row = sqlx::query("SELECT hash FROM audit_records WHERE seq = $1")
