@@ -13,52 +13,55 @@ use serde_json::Value;
 /// `prev` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The fields are declared in byte order of their names, and JSON objects
+/// keep their keys sorted (serde_json without `preserve_order`), so serde's
+/// output is already the canonical JSON that is hashed (a test holds this).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Record {
-    /// Position in the chain, from 1, assigned when the record is committed.
-    pub seq: u64,
-    pub id: String,
-    /// RFC 3339, UTC, millisecond precision.
-    pub at: String,
-    /// `call`, `list`, `decision`, `approval`, `inventory`, `policy`, `llm`.
-    pub kind: String,
-    /// `mcp`, `decide`, `llm`, `admin`, `system`.
-    pub entry: String,
+    /// Who made an administrative change (inventory, policy, approvals).
+    pub actor: String,
     pub agent: String,
-    pub owner: String,
-    pub session: String,
-    pub method: String,
-    pub tool: String,
-    /// SHA-256 of the arguments as received (canonical JSON), before redaction.
-    pub args_sha256: String,
+    pub approval: String,
+    pub approver: String,
     /// The arguments with secrets redacted.
     pub args: Value,
+    /// SHA-256 of the arguments as received (canonical JSON), before redaction.
+    pub args_sha256: String,
+    /// RFC 3339, UTC, millisecond precision.
+    pub at: String,
+    pub comment: String,
+    /// Cost in millionths of a US dollar.
+    pub cost_micros: u64,
+    /// `mcp`, `decide`, `llm`, `admin`, `system`.
+    pub entry: String,
+    pub id: String,
+    pub input_tokens: u64,
+    /// `call`, `list`, `decision`, `approval`, `inventory`, `policy`, `llm`.
+    pub kind: String,
+    /// Time spent in Warden and upstream, microseconds.
+    pub latency_us: u64,
+    pub method: String,
+    pub model: String,
+    pub output_tokens: u64,
+    pub owner: String,
+    pub prev: String,
+    pub reason: String,
+    pub rule: String,
+    /// Position in the chain, from 1, assigned when the record is committed.
+    pub seq: u64,
+    pub session: String,
+    pub tier: String,
+    pub tool: String,
+    pub trace_id: String,
+    pub upstream: String,
+    /// `ok`, `error <code>`, `cancelled`, or empty when nothing was sent upstream.
+    pub upstream_status: String,
+    pub upstream_us: u64,
     /// `allow`, `audit`, `deny`, `rate_limited`, `approval_required`,
     /// `approval_denied`, `approval_expired`, `approval_unavailable`,
     /// `cancelled`, `approved`, `denied`, `changed`, `error`.
     pub verdict: String,
-    pub rule: String,
-    pub tier: String,
-    pub reason: String,
-    pub approval: String,
-    pub approver: String,
-    pub comment: String,
-    /// Who made an administrative change (inventory, policy, approvals).
-    pub actor: String,
-    pub upstream: String,
-    /// `ok`, `error <code>`, `cancelled`, or empty when nothing was sent upstream.
-    pub upstream_status: String,
-    /// Time spent in Warden and upstream, microseconds.
-    pub latency_us: u64,
-    pub upstream_us: u64,
-    pub model: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// Cost in millionths of a US dollar.
-    pub cost_micros: u64,
-    pub trace_id: String,
-    pub prev: String,
 }
 
 impl Record {
@@ -81,7 +84,7 @@ impl Record {
     pub fn seal_canonical(&mut self, seq: u64, prev: &str) -> (String, String) {
         self.seq = seq;
         self.prev = prev.to_string();
-        let text = canonical_json(&self.to_value());
+        let text = serde_json::to_string(self).expect("a record always serialises");
         let hash = crate::sha256_hex(text.as_bytes());
         (text, hash)
     }

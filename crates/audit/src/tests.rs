@@ -71,6 +71,43 @@ fn canonical_json_sorts_keys_at_every_level() {
 }
 
 #[test]
+fn a_records_serde_output_is_its_canonical_json() {
+    // Sealing hashes serde's output directly; that is only sound while it equals
+    // the canonical form (fields declared in byte order, maps sorted).
+    let mut r = Record {
+        id: "r1".into(),
+        at: format_ms(1_700_000_000_000),
+        kind: "call".into(),
+        entry: "mcp".into(),
+        agent: "bot".into(),
+        owner: "alice@example.com".into(),
+        session: "s-1".into(),
+        method: "tools/call".into(),
+        tool: "demo__echo".into(),
+        args_sha256: "ab".repeat(32),
+        args: json!({"zeta": {"b": [1, 2.5, null], "a": "\u{e9}\"q\""}, "alpha": true}),
+        verdict: "allow".into(),
+        rule: "r".into(),
+        tier: "low".into(),
+        upstream: "demo".into(),
+        upstream_status: "ok".into(),
+        latency_us: 7,
+        upstream_us: 3,
+        model: "m".into(),
+        input_tokens: 1,
+        output_tokens: 2,
+        cost_micros: 3,
+        trace_id: "t".into(),
+        ..Record::default()
+    };
+    let (text, hash) = r.seal_canonical(9, GENESIS);
+    assert_eq!(text, canonical_json(&r.to_value()));
+    assert_eq!(hash, crate::record::record_hash(&r.to_value()));
+    let (body, hash2) = r.clone().seal(9, GENESIS);
+    assert_eq!((canonical_json(&body), hash2), (text, hash));
+}
+
+#[test]
 fn an_untouched_chain_verifies() {
     let s = signer();
     let c = chain(&s, 50, 10);

@@ -244,6 +244,31 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// (records committed, commits, seconds spent committing) from a gateway's `/metrics`.
+async fn audit_counters(client: &HttpClient, addr: SocketAddr) -> anyhow::Result<(f64, f64, f64)> {
+    let req = hyper::Request::get(format!("http://{addr}/metrics")).body(Full::new(Bytes::new()))?;
+    let body = client.request(req).await?.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let get = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).unwrap_or(0.0)
+    };
+    Ok((
+        get("warden_audit_records_total "),
+        get("warden_audit_commit_seconds_count "),
+        get("warden_audit_commit_seconds_sum "),
+    ))
+}
+
 async fn wait_up(addr: SocketAddr) -> anyhow::Result<()> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -324,7 +349,7 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     };
     // Durable audit (the default) and, for the audit's cost, the same gateway with it off.
     let gateway = spawn_gateway(write_cfg("warden.yaml", true)?, gw_addr, "data")?;
-    let _gateway_off = spawn_gateway(write_cfg("warden-audit-off.yaml", false)?, off_addr, "data-off")?;
+    let gateway_off = spawn_gateway(write_cfg("warden-audit-off.yaml", false)?, off_addr, "data-off")?;
     wait_up(gw_addr).await?;
     wait_up(off_addr).await?;
     let _passthrough = Proc(
@@ -383,8 +408,13 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     eprintln!("saturation with {} workers for {}s ...", a.workers, a.sat_secs);
     let sd = saturation(&client, &direct, &a).await;
     let sf = saturation(&client, &floor, &a).await;
+    let (before, cpu0) = (audit_counters(&client, gw_addr).await?, cpu_secs(gateway.0.id()));
     let sg = saturation(&client, &via, &a).await;
+    let (after, cpu_on) = (audit_counters(&client, gw_addr).await?, cpu_secs(gateway.0.id()) - cpu0);
+    let (records, commits, secs) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    let cpu0 = cpu_secs(gateway_off.0.id());
     let so = saturation(&client, &off, &a).await;
+    let cpu_off = cpu_secs(gateway_off.0.id()) - cpu0;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(gateway.0.id());
 
@@ -435,6 +465,18 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     }
     println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} |", a.workers, sg.0, so.0, sg.0 / so.0);
     println!("| errors (latency, saturation) | {}, {} | {}, {} | |", lg.3, sg.1, lo.3, so.1);
+    let per_call = |cpu: f64, rate: f64| 1e6 * cpu / (rate * a.sat_secs as f64).max(1.0);
+    println!(
+        "| gateway CPU per call during saturation (µs) | {:.0} | {:.0} | {:.2} |",
+        per_call(cpu_on, sg.0),
+        per_call(cpu_off, so.0),
+        per_call(cpu_on, sg.0) / per_call(cpu_off, so.0)
+    );
+    println!(
+        "| audit group commits during saturation: count, records per commit, mean commit (ms) | {commits:.0}, {:.1}, {:.3} | | |",
+        records / commits.max(1.0),
+        1000.0 * secs / commits.max(1.0)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     if ld.3 + lf.3 + lg.3 + lo.3 + sd.1 + sf.1 + sg.1 + so.1 > 0 {
         bail!("some calls failed");

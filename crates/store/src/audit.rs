@@ -13,7 +13,9 @@ use sqlx::any::AnyRow;
 use warden_audit::record::{format_ms, parse_ms};
 use warden_audit::{Checkpoint, KeyRing, Record, Report, Verifier};
 
-use crate::{Result, Store, StoreError};
+use sqlx::Any;
+
+use crate::{Backend, Result, Store, StoreError};
 
 pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
@@ -128,75 +130,207 @@ fn head_from_row(row: &AnyRow) -> Result<AuditHead> {
 const COLS: usize = 14;
 const ROWS_PER_INSERT: usize = 64;
 
-/// Appends `records` (sealing each: seq, prev, hash) inside `conn`'s transaction.
-pub(crate) async fn append(conn: &mut sqlx::AnyConnection, records: &mut [Record]) -> Result<AuditHead> {
-    // Take the head first: the write lock (SQLite) or the row lock (PostgreSQL).
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *conn).await?;
-    let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
-    let mut head = head_from_row(&row)?;
+/// Seals `records` after `head` (seq, prev, hash each); returns the new head and,
+/// per record, its time, canonical body and hash.
+/// A sealed record as stored: its time (ms), canonical body and hash.
+type Sealed = (i64, String, String);
+
+fn seal_all(records: &mut [Record], head: &AuditHead) -> Result<(AuditHead, Vec<Sealed>)> {
+    let mut next = head.clone();
     let mut sealed = Vec::with_capacity(records.len());
     for r in records.iter_mut() {
-        let (body, hash) = r.seal_canonical(head.seq + 1, &head.hash);
-        head.seq += 1;
-        head.hash = hash.clone();
+        let (body, hash) = r.seal_canonical(next.seq + 1, &next.hash);
+        next.seq += 1;
+        next.hash.clone_from(&hash);
         let at = parse_ms(&r.at).ok_or_else(|| StoreError::Corrupt(format!("audit record time {:?}", r.at)))?;
         sealed.push((at, body, hash));
     }
-    for (chunk_recs, chunk) in records.chunks(ROWS_PER_INSERT).zip(sealed.chunks(ROWS_PER_INSERT)) {
-        let mut sql = String::from(
-            "INSERT INTO audit_records (seq, at, kind, entry, agent, tool, method, verdict, model, input_tokens, \
-             output_tokens, cost_micros, body, hash) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
+    Ok((next, sealed))
+}
+
+/// `INSERT INTO audit_records … VALUES` for `rows` rows. SQLite gets anonymous
+/// `?` parameters (numbered ones cost a name lookup per parameter, quadratic in a
+/// large batch); PostgreSQL needs `$n`, numbered from 1.
+fn insert_sql(rows: usize, backend: Backend) -> String {
+    let mut sql = String::with_capacity(160 + rows * COLS * 5);
+    sql.push_str(
+        "INSERT INTO audit_records (seq, at, kind, entry, agent, tool, method, verdict, model, input_tokens, \
+         output_tokens, cost_micros, body, hash) VALUES ",
+    );
+    for i in 0..rows {
+        sql.push_str(if i > 0 { ",(" } else { "(" });
+        for c in 0..COLS {
+            if c > 0 {
                 sql.push(',');
             }
-            sql.push('(');
-            for c in 0..COLS {
-                if c > 0 {
-                    sql.push(',');
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    use std::fmt::Write;
+                    let _ = write!(sql, "${}", i * COLS + c + 1);
                 }
-                sql.push_str(&format!("${}", i * COLS + c + 1));
             }
-            sql.push(')');
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (r, (at, body, hash)) in chunk_recs.iter().zip(chunk) {
-            q = q
-                .bind(to_i64(r.seq))
-                .bind(*at)
-                .bind(r.kind.clone())
-                .bind(r.entry.clone())
-                .bind(r.agent.clone())
-                .bind(r.tool.clone())
-                .bind(r.method.clone())
-                .bind(r.verdict.clone())
-                .bind(r.model.clone())
-                .bind(to_i64(r.input_tokens))
-                .bind(to_i64(r.output_tokens))
-                .bind(to_i64(r.cost_micros))
-                .bind(body.clone())
-                .bind(hash.clone());
-        }
-        q.execute(&mut *conn).await?;
+        sql.push(')');
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(to_i64(head.seq))
-        .bind(&head.hash)
-        .execute(&mut *conn)
-        .await?;
-    Ok(head)
+    sql
+}
+
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+fn bind_rows<'q>(mut q: Query<'q>, recs: &'q [Record], sealed: &'q [Sealed]) -> Query<'q> {
+    for (r, (at, body, hash)) in recs.iter().zip(sealed) {
+        q = q
+            .bind(to_i64(r.seq))
+            .bind(*at)
+            .bind(r.kind.as_str())
+            .bind(r.entry.as_str())
+            .bind(r.agent.as_str())
+            .bind(r.tool.as_str())
+            .bind(r.method.as_str())
+            .bind(r.verdict.as_str())
+            .bind(r.model.as_str())
+            .bind(to_i64(r.input_tokens))
+            .bind(to_i64(r.output_tokens))
+            .bind(to_i64(r.cost_micros))
+            .bind(body.as_str())
+            .bind(hash.as_str());
+    }
+    q
+}
+
+/// Moves the head from `old` to `new` and inserts the sealed records, inside
+/// `conn`'s transaction. Returns false, having written nothing that counts,
+/// when the head is no longer at `old` (another writer appended meanwhile);
+/// the caller rolls back, re-reads the head and seals again.
+async fn write_sealed(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    old: &AuditHead,
+    new: &AuditHead,
+    records: &[Record],
+    sealed: &[Sealed],
+) -> Result<bool> {
+    // The conditional head update comes first: it takes the row lock (PostgreSQL;
+    // SQLite's write transaction already holds the file lock) and detects a race.
+    let mut chunks = records.chunks(ROWS_PER_INSERT).zip(sealed.chunks(ROWS_PER_INSERT));
+    let move_head =
+        |q: Query<'static>| q.bind(to_i64(new.seq)).bind(new.hash.clone()).bind(to_i64(old.seq)).bind(old.hash.clone());
+    if backend == Backend::Sqlite {
+        // SQLite runs the head update and the first insert as one call to its
+        // connection thread: each call is a thread hop, costly on a busy machine.
+        if let Some((recs, rows)) = chunks.next() {
+            let sql = format!(
+                "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?; {}",
+                insert_sql(recs.len(), backend)
+            );
+            let q = bind_rows(move_head(sqlx::query(sqlx::AssertSqlSafe(sql))), recs, rows);
+            match q.execute(&mut *conn).await {
+                Ok(done) if done.rows_affected() == recs.len() as u64 + 1 => {}
+                Ok(_) => return Ok(false),
+                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    } else {
+        let q = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4");
+        if move_head(q).execute(&mut *conn).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    for (recs, rows) in chunks {
+        let sql = insert_sql(recs.len(), backend);
+        bind_rows(sqlx::query(sqlx::AssertSqlSafe(sql)), recs, rows).execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
+
+async fn read_head(conn: &mut sqlx::AnyConnection) -> Result<AuditHead> {
+    let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    head_from_row(&row)
+}
+
+/// Appends `records` (sealing each: seq, prev, hash) inside `conn`'s transaction,
+/// which must already hold the write lock (SQLite) or will take the head's row lock.
+pub(crate) async fn append(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    records: &mut [Record],
+) -> Result<AuditHead> {
+    if backend == Backend::Postgres {
+        // Lock the head row before reading it.
+        sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut *conn).await?;
+    }
+    let head = read_head(conn).await?;
+    let (next, sealed) = seal_all(records, &head)?;
+    if !write_sealed(conn, backend, &head, &next, records, &sealed).await? {
+        return Err(StoreError::Corrupt("the audit head moved while its row was locked".into()));
+    }
+    Ok(next)
+}
+
+/// The audit writer's handle: one connection of its own (no pool checkout per
+/// batch) and the chain head kept in memory, so a batch is sealed before its
+/// transaction and written with a conditional head update. If another writer
+/// (a replica, an inventory change, the CLI) moved the head, the batch is
+/// sealed again on the fresh head.
+pub struct AuditAppender<'a> {
+    store: &'a Store,
+    /// Detached from the pool, so closing the store does not wait for the writer.
+    conn: Option<sqlx::AnyConnection>,
+    head: Option<AuditHead>,
+}
+
+impl AuditAppender<'_> {
+    /// Appends a batch as one durable transaction; on return every record is
+    /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
+    pub async fn append(&mut self, records: &mut [Record]) -> Result<AuditHead> {
+        let r = self.try_append(records).await;
+        if r.is_err() {
+            // Start over from a fresh connection and the stored head.
+            self.conn = None;
+            self.head = None;
+        }
+        r
+    }
+
+    async fn try_append(&mut self, records: &mut [Record]) -> Result<AuditHead> {
+        let _w = self.store.writer.lock().await;
+        for _ in 0..8 {
+            let conn = match &mut self.conn {
+                Some(c) => c,
+                None => self.conn.insert(self.store.pool.acquire().await?.detach()),
+            };
+            let head = match self.head.take() {
+                Some(h) => h,
+                None => read_head(conn).await?,
+            };
+            let (next, sealed) = seal_all(records, &head)?;
+            let mut tx = match self.store.backend {
+                Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+                Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
+            };
+            if write_sealed(&mut tx, self.store.backend, &head, &next, records, &sealed).await? {
+                tx.commit().await?;
+                self.head = Some(next.clone());
+                return Ok(next);
+            }
+            tx.rollback().await?;
+        }
+        Err(StoreError::Corrupt("the audit head kept moving: 8 attempts to append lost the race".into()))
+    }
 }
 
 impl Store {
     /// Appends a batch as one durable transaction; on return every record is
     /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
     pub async fn append_audit(&self, records: &mut [Record]) -> Result<AuditHead> {
-        let _w = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        let head = append(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(head)
+        self.audit_appender().append(records).await
+    }
+
+    /// A handle for a long-lived audit writer (see [`AuditAppender`]).
+    pub fn audit_appender(&self) -> AuditAppender<'_> {
+        AuditAppender { store: self, conn: None, head: None }
     }
 
     pub async fn audit_head(&self) -> Result<AuditHead> {
@@ -460,6 +594,6 @@ fn deleted_head(v: Verifier<'_>, from: u64, to: u64) -> Report {
 impl crate::Write<'_> {
     /// Appends records to the chain inside this write (an inventory change and its record commit together).
     pub async fn audit(&mut self, records: &mut [Record]) -> Result<AuditHead> {
-        append(&mut self.tx, records).await
+        append(&mut self.tx, self.backend, records).await
     }
 }

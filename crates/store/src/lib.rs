@@ -233,7 +233,9 @@ impl Store {
         let opts = AnyConnectOptions::from_str(&url)?;
         let mut pool = AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _| {
+            // A local file cannot drop the connection: skip the ping (a hop to the
+            // connection's thread) on every checkout.
+            pool = pool.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets readers (another `warden` process included) run beside the writer;
                     // synchronous=FULL makes a commit durable before it returns.
@@ -357,7 +359,7 @@ impl Store {
     pub async fn write(&self) -> Result<Write<'_>> {
         let guard = self.writer.lock().await;
         let tx = self.begin_write().await?;
-        Ok(Write { tx, _guard: guard })
+        Ok(Write { tx, backend: self.backend, _guard: guard })
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
@@ -374,6 +376,7 @@ impl Store {
 /// One atomic write. Dropping it without [`Write::commit`] rolls everything back.
 pub struct Write<'a> {
     tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
     _guard: tokio::sync::MutexGuard<'a, ()>,
 }
 
