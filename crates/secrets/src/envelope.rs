@@ -108,7 +108,7 @@ fn open_with(key: &[u8], aad: &str, sealed: &str) -> Option<Zeroizing<Vec<u8>>> 
     }
     let nonce = Nonce::try_assume_unique_for_key(&raw[..NONCE_LEN]).ok()?;
     let mut buf = Zeroizing::new(raw[NONCE_LEN..].to_vec());
-    let n = key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut *buf).ok()?.len();
+    let n = key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf).ok()?.len();
     buf.truncate(n);
     Some(buf)
 }
