@@ -3,6 +3,7 @@
 mod admin;
 mod audit_cmd;
 mod policy_cmd;
+mod secret_cmd;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -104,6 +105,13 @@ enum Command {
         #[command(flatten)]
         store: audit_cmd::StoreArgs,
     },
+    /// Warden's encrypted secret store: set, list, rotate, delete, rekey.
+    Secret {
+        #[command(subcommand)]
+        command: secret_cmd::SecretCommand,
+        #[command(flatten)]
+        store: audit_cmd::StoreArgs,
+    },
     /// Per agent (or tool, or model): requests, tool calls, denials, approvals, tokens and cost.
     Usage(audit_cmd::UsageArgs),
     /// Run the built-in demo MCP server (stdio by default).
@@ -186,6 +194,7 @@ fn main() -> std::process::ExitCode {
             runtime().and_then(|rt| rt.block_on(admin::approvals(&remote, command)))
         }
         Command::Audit { command, store } => runtime().and_then(|rt| rt.block_on(audit_cmd::audit(command, store))),
+        Command::Secret { command, store } => runtime().and_then(|rt| rt.block_on(secret_cmd::secret(command, store))),
         Command::Usage(args) => runtime().and_then(|rt| rt.block_on(audit_cmd::usage(args))),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
         Command::Apply { file, dry_run, reason, remote } => {

@@ -28,6 +28,41 @@ pub struct Config {
     pub audit: AuditConfig,
     /// OpenTelemetry trace export.
     pub telemetry: TelemetryConfig,
+    /// Credential custody: Warden's encrypted secret store.
+    pub secrets: SecretsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The key-encryption key of the secret store (32 bytes, base64 or hex), as a file:
+    /// a Kubernetes Secret mount, for instance. `WARDEN_MASTER_KEY` takes precedence.
+    pub master_key_file: Option<Str>,
+}
+
+/// How Warden authenticates to an upstream. The agent's own credentials never
+/// reach an upstream; this is what Warden attaches at egress instead.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum UpstreamAuth {
+    /// A static header whose value comes from a secret reference.
+    Header {
+        #[serde(default = "default_auth_header")]
+        header: String,
+        /// Written before the secret: `Bearer ` by default; `""` for a bare value.
+        #[serde(default = "default_auth_prefix")]
+        prefix: String,
+        /// `env://`, `file://`, `store://` or `vault://` reference.
+        secret: Str,
+    },
+}
+
+fn default_auth_header() -> String {
+    "Authorization".into()
+}
+
+fn default_auth_prefix() -> String {
+    "Bearer ".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,9 +270,14 @@ pub struct UpstreamConfig {
     pub transport: Transport,
     /// streamable-http: the MCP endpoint.
     pub url: Option<HttpUrl>,
-    /// streamable-http: static headers sent on every request.
+    /// streamable-http: static headers sent on every request. A value that is a
+    /// secret reference (`env://`, `file://`, `store://`, `vault://`) is resolved
+    /// at each use.
     #[serde(default)]
     pub headers: BTreeMap<String, Str>,
+    /// streamable-http: the credential Warden attaches for this upstream.
+    #[serde(default)]
+    pub auth: Option<UpstreamAuth>,
     /// stdio: the program to run.
     pub command: Option<Str>,
     #[serde(default)]
@@ -606,8 +646,10 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
                 if u.command.as_ref().is_none_or(|c| c.0.trim().is_empty()) {
                     return Err(format!("{here}: transport stdio needs `command`"));
                 }
-                if u.url.is_some() || !u.headers.is_empty() {
-                    return Err(format!("{here}: `url` and `headers` apply to transport streamable-http, not stdio"));
+                if u.url.is_some() || !u.headers.is_empty() || u.auth.is_some() {
+                    return Err(format!(
+                        "{here}: `url`, `headers` and `auth` apply to transport streamable-http, not stdio"
+                    ));
                 }
             }
             Transport::StreamableHttp => {
@@ -623,6 +665,15 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
                     if http_header_invalid(k, &v.0) {
                         return Err(format!("{here}: headers.{k}: not a valid HTTP header name/value"));
                     }
+                    if warden_secrets::SecretRef::looks_like(&v.0) {
+                        warden_secrets::SecretRef::parse(&v.0).map_err(|e| format!("{here}: headers.{k}: {e}"))?;
+                    }
+                }
+                if let Some(UpstreamAuth::Header { header, prefix, secret }) = &u.auth {
+                    if http_header_invalid(header, prefix) {
+                        return Err(format!("{here}: auth.header: not a valid HTTP header name/prefix"));
+                    }
+                    warden_secrets::SecretRef::parse(&secret.0).map_err(|e| format!("{here}: auth.secret: {e}"))?;
                 }
             }
         }

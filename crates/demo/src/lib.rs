@@ -175,13 +175,23 @@ pub async fn run_stdio() {
 #[derive(Clone, Default)]
 struct HttpState {
     sessions: Arc<Mutex<HashSet<String>>>,
+    /// When set, the headers of every request received (tests of credential injection).
+    seen: Option<HeaderLog>,
 }
+
+/// Every request's headers, in arrival order.
+pub type HeaderLog = Arc<Mutex<Vec<HeaderMap>>>;
 
 /// Serves MCP over Streamable HTTP at `/mcp` (JSON responses; progress is not
 /// streamed in this mode). `POST /admin/expire-sessions` forgets every session,
 /// so tests can exercise a client's re-initialisation.
 pub async fn serve_http(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let state = HttpState::default();
+    serve_http_recording(listener, None).await
+}
+
+/// [`serve_http`], recording every request's headers in `seen`.
+pub async fn serve_http_recording(listener: tokio::net::TcpListener, seen: Option<HeaderLog>) -> std::io::Result<()> {
+    let state = HttpState { seen, ..HttpState::default() };
     let app = axum::Router::new()
         .route("/mcp", post(http_post).get(|| async { StatusCode::METHOD_NOT_ALLOWED }).delete(http_delete))
         .route("/admin/expire-sessions", post(expire))
@@ -203,6 +213,9 @@ async fn http_delete(State(st): State<HttpState>, headers: HeaderMap) -> StatusC
 }
 
 async fn http_post(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Some(log) = &st.seen {
+        log.lock().unwrap().push(headers.clone());
+    }
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, axum::Json(err(&Value::Null, -32700, "Parse error"))).into_response();
     };

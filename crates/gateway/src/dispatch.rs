@@ -373,6 +373,11 @@ async fn recorded(
     trace: &Trace,
 ) -> Value {
     let (upstream, up_time, span) = up;
+    // Stage 8, the known-secret floor: no value Warden holds reaches the agent.
+    let mut resp = resp;
+    if gw.custody.screen(&mut resp, "result") > 0 {
+        tracing::warn!(agent = %rec.agent, %upstream, method = %rec.method, "a secret Warden holds was redacted from the upstream's answer");
+    }
     rec.upstream = upstream.into();
     rec.upstream_status = match resp.get("error") {
         Some(e) if e.get("code").and_then(Value::as_i64) == Some(jsonrpc::REQUEST_CANCELLED) => "cancelled".into(),

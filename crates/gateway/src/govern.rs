@@ -175,7 +175,8 @@ pub fn decided(mut rec: Record, d: &Decision, verdict: &str) -> Record {
 /// Stage 9, once for every entry point: counts the decision, ends the
 /// request's entry span with the record's attributes, and durably commits the
 /// record. Err: it could not be committed.
-pub async fn commit(gw: &Gateway, rec: Record, trace: Option<&Trace>) -> Result<(), String> {
+pub async fn commit(gw: &Gateway, mut rec: Record, trace: Option<&Trace>) -> Result<(), String> {
+    gw.custody.screen_record(&mut rec);
     let tier = if rec.tier.is_empty() { "none" } else { rec.tier.as_str() };
     gw.meters.requests.inc(&[&rec.entry, &rec.agent, &rec.verdict, tier]);
     if let Some(t) = trace.filter(|t| t.recording()) {
@@ -312,7 +313,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         owner: a.agent.owner.clone(),
         team: a.agent.team.clone(),
         tool: a.tool.clone(),
-        arguments: warden_core::redact::redact(&a.args),
+        arguments: gw_redacted(gw, &a.args),
         args_digest: digest,
         tier: d.tier.as_str().to_string(),
         rule: d.rule.clone(),
@@ -580,4 +581,12 @@ pub fn flags_after(mut f: SessionFlags, labels: &[ToolLabel]) -> SessionFlags {
     f.private_data |= labels.contains(&ToolLabel::PrivateData);
     f.untrusted_content |= labels.contains(&ToolLabel::UntrustedContent);
     f
+}
+
+/// Arguments as shown to humans (approvals): secret-shaped values and every
+/// secret Warden holds redacted.
+fn gw_redacted(gw: &Gateway, args: &Value) -> Value {
+    let mut v = warden_core::redact::redact(args);
+    gw.custody.screen(&mut v, "approval");
+    v
 }

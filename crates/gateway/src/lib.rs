@@ -22,6 +22,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod catalog;
+pub mod credentials;
 pub mod decide;
 pub mod directory;
 pub mod dispatch;
@@ -86,6 +87,8 @@ pub struct Gateway {
     pub audit: audit::AuditLog,
     /// OTLP span export, when configured.
     pub otlp: Option<Arc<otlp::Exporter>>,
+    /// Credential custody: secret resolution and the known-secret matcher.
+    pub custody: Arc<credentials::Custody>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,11 @@ impl Gateway {
         );
         let naming = warden_core::inventory::NamingRule::new(&id.agent_name_pattern.0).map_err(anyhow::Error::msg)?;
         let directory = directory::Directory::new(identities, federation, naming, settings);
+        let meters = Arc::new(metrics::Meters::default());
+        let kek = credentials::master_key(config.secrets.master_key_file.as_ref().map(|f| f.0.as_str()), &|k| {
+            std::env::var(k).ok()
+        })?;
+        let custody = Arc::new(credentials::Custody::new(store.clone(), kek, meters.clone()));
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             let transport = match u.transport {
@@ -147,11 +155,41 @@ impl Gateway {
                     env: u.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
                     cwd: u.cwd.as_ref().map(|c| c.0.clone()),
                 },
-                Transport::StreamableHttp => TransportSpec::Http {
-                    url: u.url.as_ref().expect("validated").0.clone(),
-                    headers: warden_mcp::http::header_map(u.headers.iter().map(|(k, v)| (k.as_str(), v.0.as_str())))
-                        .map_err(anyhow::Error::msg)?,
-                },
+                Transport::StreamableHttp => {
+                    // Header values that are secret references, and `auth`, resolve at each request.
+                    let (refs, plain): (Vec<_>, Vec<_>) =
+                        u.headers.iter().partition(|(_, v)| warden_secrets::SecretRef::looks_like(&v.0));
+                    let mut dynamic = Vec::new();
+                    for (k, v) in refs {
+                        let name = http::HeaderName::from_bytes(k.as_bytes())?;
+                        dynamic.push((
+                            name,
+                            String::new(),
+                            warden_secrets::SecretRef::parse(&v.0).map_err(anyhow::Error::msg)?,
+                        ));
+                    }
+                    if let Some(warden_config::UpstreamAuth::Header { header, prefix, secret }) = &u.auth {
+                        let name = http::HeaderName::from_bytes(header.as_bytes())?;
+                        dynamic.push((
+                            name,
+                            prefix.clone(),
+                            warden_secrets::SecretRef::parse(&secret.0).map_err(anyhow::Error::msg)?,
+                        ));
+                    }
+                    let auth: Option<Arc<dyn warden_mcp::http::HeaderSource>> = (!dynamic.is_empty()).then(|| {
+                        Arc::new(credentials::UpstreamCredentials {
+                            upstream: u.name.0.clone(),
+                            headers: dynamic,
+                            custody: Arc::new(credentials::CustodyHandle(custody.clone())),
+                        }) as Arc<dyn warden_mcp::http::HeaderSource>
+                    });
+                    TransportSpec::Http {
+                        url: u.url.as_ref().expect("validated").0.clone(),
+                        headers: warden_mcp::http::header_map(plain.iter().map(|(k, v)| (k.as_str(), v.0.as_str())))
+                            .map_err(anyhow::Error::msg)?,
+                        auth,
+                    }
+                }
             };
             let spec = UpstreamSpec {
                 name: u.name.0.clone(),
@@ -165,7 +203,6 @@ impl Gateway {
         let s = &config.server;
         let policy_source = policy_source::PolicySource::new(&config.policy, None);
         let (policy, _) = policy_source.load().map_err(|e| anyhow::anyhow!("policy:\n{e}"))?;
-        let meters = Arc::new(metrics::Meters::default());
         let audit = audit::AuditLog::start(store.clone(), &config.audit, meters.clone())?;
         let otlp = otlp::ExportSettings::resolve(&config.telemetry.otlp, &|k| std::env::var(k).ok())
             .map(|s| otlp::Exporter::start(s, client.clone(), meters.clone()));
@@ -210,12 +247,15 @@ impl Gateway {
             meters,
             audit,
             otlp,
+            custody,
         }))
     }
 
     /// Starts every upstream supervisor and waits (bounded by the longest connect
     /// timeout) for the first connection round. Returns name collisions found then.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<Vec<String>> {
+        // First: a wrong master key stops startup before any secret is touched.
+        credentials::verify_master_key(&self.store, self.custody.kek()).await?;
         inventory::publish(self).await.map_err(|e| anyhow::anyhow!("loading the inventory: {e}"))?;
         let events: Arc<dyn UpstreamEvents> = Arc::new(Events(Arc::downgrade(self)));
         for u in &self.upstreams {

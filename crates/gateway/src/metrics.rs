@@ -151,6 +151,8 @@ pub struct Meters {
     pub audit_checkpoints: Counter,
     pub spans_exported: Counter,
     pub spans_dropped: Counter,
+    pub secret_failures: Counter,
+    pub secrets_redacted: Counter,
 }
 
 impl Default for Meters {
@@ -195,6 +197,16 @@ impl Default for Meters {
                 &["detector", "direction"],
             ),
             audit_records: Counter::new("warden_audit_records_total", "Audit records durably committed.", &[]),
+            secret_failures: Counter::new(
+                "warden_secret_failures_total",
+                "Secret references that could not be resolved at their point of use (the call failed), by reference.",
+                &["reference"],
+            ),
+            secrets_redacted: Counter::new(
+                "warden_secrets_redacted_total",
+                "Known secret values found and redacted in output, by where (result, approval, audit).",
+                &["where"],
+            ),
             audit_failures: Counter::new(
                 "warden_audit_write_failures_total",
                 "Audit batches that could not be committed (their calls were refused).",
@@ -239,6 +251,8 @@ impl Meters {
             &self.audit_checkpoints,
             &self.spans_exported,
             &self.spans_dropped,
+            &self.secret_failures,
+            &self.secrets_redacted,
         ] {
             c.render(out);
         }

@@ -25,13 +25,18 @@ pub enum UpstreamError {
     Timeout(String, Duration),
     #[error("upstream '{0}' protocol error: {1}")]
     Protocol(String, String),
+    /// Warden's credential for the upstream could not be resolved: the call is not sent.
+    #[error("upstream '{0}': Warden's credential for it is unavailable: {1}")]
+    Credential(String, String),
 }
 
 impl UpstreamError {
     pub fn code(&self) -> i64 {
         match self {
             UpstreamError::Timeout(..) => warden_core::jsonrpc::REQUEST_TIMEOUT,
-            UpstreamError::Unavailable(..) => warden_core::jsonrpc::UPSTREAM_UNAVAILABLE,
+            UpstreamError::Unavailable(..) | UpstreamError::Credential(..) => {
+                warden_core::jsonrpc::UPSTREAM_UNAVAILABLE
+            }
             UpstreamError::Protocol(..) => warden_core::jsonrpc::INTERNAL_ERROR,
         }
     }

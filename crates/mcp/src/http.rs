@@ -15,10 +15,17 @@ const VERSION: &str = "mcp-protocol-version";
 /// How many times one call may resume its SSE stream with `Last-Event-ID` (SEP-1699).
 const MAX_RESUMES: usize = 5;
 
+/// Headers computed for each request: credentials resolved at the point of
+/// use, so a rotated or re-read secret takes effect without reconnecting.
+pub trait HeaderSource: Send + Sync + std::fmt::Debug {
+    fn headers(&self) -> futures::future::BoxFuture<'_, Result<HeaderMap, String>>;
+}
+
 pub struct HttpWire {
     client: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    dynamic: Option<Arc<dyn HeaderSource>>,
     session: Mutex<Option<String>>,
     version: Mutex<String>,
     /// Serialises re-initialisation after the upstream expires our session.
@@ -31,6 +38,7 @@ pub(crate) fn connect(
     client: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    dynamic: Option<Arc<dyn HeaderSource>>,
     connect_timeout: Duration,
     sink: UnsolicitedSink,
 ) -> Arc<Connection> {
@@ -38,6 +46,7 @@ pub(crate) fn connect(
         client,
         url,
         headers,
+        dynamic,
         session: Mutex::new(None),
         version: Mutex::new(crate::LATEST_VERSION.to_string()),
         reinit: tokio::sync::Mutex::new(()),
@@ -66,11 +75,30 @@ impl HttpWire {
         self.session.lock().unwrap().clone()
     }
 
-    fn post(&self, body: bytes::Bytes, with_version: bool, traceparent: Option<&str>) -> reqwest::RequestBuilder {
+    /// The static headers plus the credentials resolved now. A credential that
+    /// cannot be resolved fails the request: never call unauthenticated.
+    async fn request_headers(&self, conn: &Connection) -> Result<HeaderMap, UpstreamError> {
+        let mut h = self.headers.clone();
+        if let Some(d) = &self.dynamic {
+            let extra = d.headers().await.map_err(|e| UpstreamError::Credential(conn.name.clone(), e))?;
+            for (k, v) in extra.iter() {
+                h.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(h)
+    }
+
+    fn post(
+        &self,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+        with_version: bool,
+        traceparent: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let mut rb = self
             .client
             .post(self.url.clone())
-            .headers(self.headers.clone())
+            .headers(headers)
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json, text/event-stream")
             .body(body);
@@ -96,7 +124,8 @@ impl HttpWire {
         let mut retried = false;
         loop {
             let sent_session = self.session();
-            let resp = self.post(body.clone(), !is_init, traceparent).send().await.map_err(|e| {
+            let headers = self.request_headers(conn).await?;
+            let resp = self.post(headers, body.clone(), !is_init, traceparent).send().await.map_err(|e| {
                 conn.close();
                 conn.unavailable(format!("request failed: {e}"))
             })?;
@@ -180,10 +209,11 @@ impl HttpWire {
             }
             // SEP-1699: the server closed the stream before answering; resume it.
             tokio::time::sleep(retry).await;
+            let headers = self.request_headers(conn).await?;
             let mut rb = self
                 .client
                 .get(self.url.clone())
-                .headers(self.headers.clone())
+                .headers(headers)
                 .header(ACCEPT, "text/event-stream")
                 .header("last-event-id", lei)
                 .header(VERSION, self.version.lock().unwrap().clone());
@@ -201,8 +231,12 @@ impl HttpWire {
     /// POSTs a notification or a response; the server answers 202.
     pub(crate) async fn post_oneway(&self, conn: &Connection, msg: &Value) -> Result<(), UpstreamError> {
         let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
-        let resp =
-            self.post(body, true, None).send().await.map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
+        let headers = self.request_headers(conn).await?;
+        let resp = self
+            .post(headers, body, true, None)
+            .send()
+            .await
+            .map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -215,10 +249,26 @@ impl HttpWire {
     pub(crate) async fn listen(&self, conn: &Arc<Connection>) {
         let mut backoff = Duration::from_millis(500);
         while !conn.is_closed() {
+            let headers = match self.request_headers(conn).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "not opening the upstream's GET stream");
+                    HeaderMap::new()
+                }
+            };
+            if headers.is_empty() && self.dynamic.is_some() {
+                // No credential now: try again later rather than connect without it.
+                tokio::select! {
+                    _ = conn.closed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
             let mut rb = self
                 .client
                 .get(self.url.clone())
-                .headers(self.headers.clone())
+                .headers(headers)
                 .header(ACCEPT, "text/event-stream")
                 .header(VERSION, self.version.lock().unwrap().clone());
             if let Some(s) = self.session() {
@@ -255,9 +305,11 @@ impl HttpWire {
     }
 
     /// Ends the session upstream (DELETE), best effort.
-    pub(crate) async fn terminate(&self) {
-        if let Some(s) = self.session() {
-            let _ = self.client.delete(self.url.clone()).headers(self.headers.clone()).header(SESSION, s).send().await;
+    pub(crate) async fn terminate(&self, conn: &Connection) {
+        if let Some(s) = self.session()
+            && let Ok(headers) = self.request_headers(conn).await
+        {
+            let _ = self.client.delete(self.url.clone()).headers(headers).header(SESSION, s).send().await;
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::connection::{Connection, ServerRequest, Unsolicited, UpstreamError, W
 #[derive(Debug, Clone)]
 pub enum TransportSpec {
     Stdio { command: String, args: Vec<String>, env: BTreeMap<String, String>, cwd: Option<String> },
-    Http { url: reqwest::Url, headers: HeaderMap },
+    Http { url: reqwest::Url, headers: HeaderMap, auth: Option<Arc<dyn crate::http::HeaderSource>> },
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ impl Upstream {
         let conn = self.conn.write().unwrap().take();
         if let Some(c) = conn {
             if let Wire::Http(h) = c.wire() {
-                h.terminate().await;
+                h.terminate(&c).await;
             }
             c.close();
         }
@@ -213,11 +213,12 @@ impl Upstream {
                 crate::stdio::spawn(&self.spec.name, &spec, sink)
                     .map_err(|e| UpstreamError::Unavailable(self.spec.name.clone(), e))?
             }
-            TransportSpec::Http { url, headers } => crate::http::connect(
+            TransportSpec::Http { url, headers, auth } => crate::http::connect(
                 &self.spec.name,
                 self.client.clone(),
                 url.clone(),
                 headers.clone(),
+                auth.clone(),
                 self.spec.connect_timeout,
                 sink,
             ),

@@ -20,8 +20,10 @@ use warden_core::time::Timestamp;
 
 pub mod approvals;
 pub mod audit;
+pub mod secrets;
 pub use approvals::{Approval, ApprovalStatus, Grant};
 pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
+pub use secrets::SecretMeta;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -257,7 +259,7 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
-        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS) {
+        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS).chain(secrets::MIGRATIONS) {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
         tx.commit().await?;

@@ -1,0 +1,149 @@
+//! Warden's own secret store: envelope-encrypted values (see
+//! `warden_secrets::envelope`), never plaintext, with the metadata credential
+//! lifecycle needs: version, when rotated, when last used and by which agents.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use warden_secrets::SealedSecret;
+use warden_secrets::envelope::CHECK_NAME;
+
+use crate::{Result, Store, StoreError};
+
+pub(crate) const MIGRATIONS: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, version BIGINT NOT NULL, kek_id TEXT NOT NULL, \
+     wrapped_dek TEXT NOT NULL, ciphertext TEXT NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT NOT NULL, \
+     last_used_at BIGINT NOT NULL, used_by TEXT NOT NULL)"];
+
+/// A stored secret's metadata (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretMeta {
+    pub name: String,
+    pub version: i64,
+    pub kek_id: String,
+    pub created_at_ms: i64,
+    pub rotated_at_ms: i64,
+    /// 0 when never used.
+    pub last_used_at_ms: i64,
+    /// The agents whose calls used it.
+    pub used_by: Vec<String>,
+}
+
+fn meta_from_row(row: &AnyRow) -> Result<SecretMeta> {
+    let used: String = row.try_get("used_by")?;
+    Ok(SecretMeta {
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        kek_id: row.try_get("kek_id")?,
+        created_at_ms: row.try_get("created_at")?,
+        rotated_at_ms: row.try_get("rotated_at")?,
+        last_used_at_ms: row.try_get("last_used_at")?,
+        used_by: serde_json::from_str(&used).map_err(|e| StoreError::Corrupt(format!("secret used_by: {e}")))?,
+    })
+}
+
+fn sealed_from_row(row: &AnyRow) -> Result<SealedSecret> {
+    Ok(SealedSecret {
+        kek_id: row.try_get("kek_id")?,
+        wrapped_dek: row.try_get("wrapped_dek")?,
+        ciphertext: row.try_get("ciphertext")?,
+    })
+}
+
+impl Store {
+    /// The sealed value of `name`, if stored.
+    pub async fn secret_sealed(&self, name: &str) -> Result<Option<SealedSecret>> {
+        let row = sqlx::query("SELECT * FROM secrets WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        row.as_ref().map(sealed_from_row).transpose()
+    }
+
+    /// Stores `name` (version 1) or replaces its value (a rotation: version + 1).
+    /// Returns the new version.
+    pub async fn secret_put(&self, name: &str, sealed: &SealedSecret, now_ms: i64) -> Result<i64> {
+        let mut w = self.write().await?;
+        let version: Option<i64> = sqlx::query("SELECT version FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let v = version.unwrap_or(0) + 1;
+        sqlx::query(
+            "INSERT INTO secrets (name, version, kek_id, wrapped_dek, ciphertext, created_at, rotated_at, last_used_at, used_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, '[]') ON CONFLICT (name) DO UPDATE SET version = $2, kek_id = $3, \
+             wrapped_dek = $4, ciphertext = $5, rotated_at = $6",
+        )
+        .bind(name)
+        .bind(v)
+        .bind(&sealed.kek_id)
+        .bind(&sealed.wrapped_dek)
+        .bind(&sealed.ciphertext)
+        .bind(now_ms)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(v)
+    }
+
+    /// Every stored secret's metadata, by name (the master-key check excluded).
+    pub async fn secret_list(&self) -> Result<Vec<SecretMeta>> {
+        let rows = sqlx::query("SELECT * FROM secrets WHERE name <> $1 ORDER BY name")
+            .bind(CHECK_NAME)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(meta_from_row).collect()
+    }
+
+    pub async fn secret_delete(&self, name: &str) -> Result<bool> {
+        let mut w = self.write().await?;
+        let n =
+            sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name).execute(&mut *w.tx).await?.rows_affected();
+        w.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Notes that `agent` used `name` now (lifecycle metadata).
+    pub async fn secret_touch(&self, name: &str, agent: &str, now_ms: i64) -> Result<()> {
+        let mut w = self.write().await?;
+        let Some(row) =
+            sqlx::query("SELECT used_by FROM secrets WHERE name = $1").bind(name).fetch_optional(&mut *w.tx).await?
+        else {
+            return Ok(());
+        };
+        let mut used: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(0)?).unwrap_or_default();
+        if !agent.is_empty() && !used.iter().any(|a| a == agent) {
+            used.push(agent.to_string());
+            used.sort();
+        }
+        sqlx::query("UPDATE secrets SET last_used_at = $1, used_by = $2 WHERE name = $3")
+            .bind(now_ms)
+            .bind(serde_json::to_string(&used).expect("strings serialise"))
+            .bind(name)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Rewraps every stored data key (the check value included) in one
+    /// transaction: all secrets move to the new master key, or none does.
+    pub async fn secret_rewrap_all(
+        &self,
+        rewrap: impl Fn(&str, &SealedSecret) -> std::result::Result<SealedSecret, String>,
+    ) -> Result<usize> {
+        let mut w = self.write().await?;
+        let rows = sqlx::query("SELECT * FROM secrets ORDER BY name").fetch_all(&mut *w.tx).await?;
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let new = rewrap(&name, &sealed_from_row(row)?).map_err(StoreError::Config)?;
+            sqlx::query("UPDATE secrets SET kek_id = $1, wrapped_dek = $2 WHERE name = $3")
+                .bind(&new.kek_id)
+                .bind(&new.wrapped_dek)
+                .bind(&name)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(rows.len())
+    }
+}
