@@ -18,7 +18,7 @@ pub enum SecretCommand {
     Set {
         name: String,
     },
-    /// Names and metadata (version, rotated, last used, used by), never values.
+    /// Names and metadata (version, created, rotated), never values.
     List {
         #[arg(long)]
         json: bool,
@@ -40,9 +40,28 @@ pub enum SecretCommand {
     GenerateKey,
 }
 
+/// A name must be usable as `store://NAME`.
 fn name_ok(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-        bail!("secret names are letters, digits, '_', '-' and '.': {name:?}");
+    warden_secrets::SecretRef::parse(&format!("store://{name}"))
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("secret names are letters, digits, '_', '-' and '.': {name:?}"))
+}
+
+/// `set` (the name must be new) or `rotate` (it must exist): seals the value from stdin.
+async fn put(store: &Store, kek: Option<Kek>, name: &str, rotate: bool, now: i64) -> anyhow::Result<()> {
+    name_ok(name)?;
+    let kek = need(kek)?;
+    match (store.secret_sealed(name).await?.is_some(), rotate) {
+        (true, false) => bail!("secret {name:?} exists: use `warden secret rotate {name}` to replace its value"),
+        (false, true) => bail!("no secret named {name:?} (warden secret set {name})"),
+        _ => {}
+    }
+    let value = read_value()?;
+    let v = store.secret_put(name, &SealedSecret::seal(&kek, name, &value), now).await?;
+    if rotate {
+        println!("rotated {name} (version {v}); gateways use the new value from their next call");
+    } else {
+        println!("stored {name} (version {v}); reference it as store://{name}");
     }
     Ok(())
 }
@@ -84,26 +103,8 @@ pub async fn secret(cmd: SecretCommand, a: StoreArgs) -> anyhow::Result<()> {
     let now = warden_core::time::now_ms();
     match cmd {
         SecretCommand::GenerateKey => unreachable!(),
-        SecretCommand::Set { name } => {
-            name_ok(&name)?;
-            let kek = need(kek)?;
-            if store.secret_sealed(&name).await?.is_some() {
-                bail!("secret {name:?} exists: use `warden secret rotate {name}` to replace its value");
-            }
-            let value = read_value()?;
-            store.secret_put(&name, &SealedSecret::seal(&kek, &name, &value), now).await?;
-            println!("stored {name} (version 1); reference it as store://{name}");
-        }
-        SecretCommand::Rotate { name } => {
-            name_ok(&name)?;
-            let kek = need(kek)?;
-            if store.secret_sealed(&name).await?.is_none() {
-                bail!("no secret named {name:?} (warden secret set {name})");
-            }
-            let value = read_value()?;
-            let v = store.secret_put(&name, &SealedSecret::seal(&kek, &name, &value), now).await?;
-            println!("rotated {name} (version {v}); gateways use the new value from their next call");
-        }
+        SecretCommand::Set { name } => put(&store, kek, &name, false, now).await?,
+        SecretCommand::Rotate { name } => put(&store, kek, &name, true, now).await?,
         SecretCommand::Delete { name } => {
             if !store.secret_delete(&name).await? {
                 bail!("no secret named {name:?}");
@@ -115,17 +116,15 @@ pub async fn secret(cmd: SecretCommand, a: StoreArgs) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                println!("{:<32} {:>7}  {:<24} {:<24} USED BY", "NAME", "VERSION", "ROTATED", "LAST USED");
+                println!("{:<32} {:>7}  {:<24} ROTATED", "NAME", "VERSION", "CREATED");
                 for s in list {
-                    let when =
-                        |ms: i64| if ms == 0 { "never".to_string() } else { warden_audit::record::format_ms(ms) };
+                    let when = warden_audit::record::format_ms;
                     println!(
-                        "{:<32} {:>7}  {:<24} {:<24} {}",
+                        "{:<32} {:>7}  {:<24} {}",
                         s.name,
                         s.version,
-                        when(s.rotated_at_ms),
-                        when(s.last_used_at_ms),
-                        s.used_by.join(",")
+                        when(s.created_at_ms),
+                        when(s.rotated_at_ms)
                     );
                 }
             }

@@ -192,16 +192,12 @@ fn display_name(reference: &str) -> String {
 /// The credentials of one HTTP upstream, resolved for every request.
 #[derive(Debug)]
 pub struct UpstreamCredentials {
-    pub upstream: String,
     /// (header, prefix, reference).
     pub headers: Vec<(HeaderName, String, SecretRef)>,
-    pub custody: Arc<CustodyHandle>,
+    pub custody: Arc<Custody>,
 }
 
-/// `Custody` behind a `Debug` the MCP layer can print.
-pub struct CustodyHandle(pub Arc<Custody>);
-
-impl std::fmt::Debug for CustodyHandle {
+impl std::fmt::Debug for Custody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Custody")
     }
@@ -212,7 +208,7 @@ impl warden_mcp::http::HeaderSource for UpstreamCredentials {
         Box::pin(async move {
             let mut map = HeaderMap::new();
             for (name, prefix, r) in &self.headers {
-                let v = self.custody.0.resolve(r).await?;
+                let v = self.custody.resolve(r).await?;
                 let mut value = HeaderValue::from_str(&format!("{prefix}{}", v.expose()))
                     .map_err(|_| format!("secret {r}: not usable in an HTTP header"))?;
                 value.set_sensitive(true);

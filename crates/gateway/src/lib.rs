@@ -177,11 +177,8 @@ impl Gateway {
                         ));
                     }
                     let auth: Option<Arc<dyn warden_mcp::http::HeaderSource>> = (!dynamic.is_empty()).then(|| {
-                        Arc::new(credentials::UpstreamCredentials {
-                            upstream: u.name.0.clone(),
-                            headers: dynamic,
-                            custody: Arc::new(credentials::CustodyHandle(custody.clone())),
-                        }) as Arc<dyn warden_mcp::http::HeaderSource>
+                        Arc::new(credentials::UpstreamCredentials { headers: dynamic, custody: custody.clone() })
+                            as Arc<dyn warden_mcp::http::HeaderSource>
                     });
                     TransportSpec::Http {
                         url: u.url.as_ref().expect("validated").0.clone(),

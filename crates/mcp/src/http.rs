@@ -249,22 +249,15 @@ impl HttpWire {
     pub(crate) async fn listen(&self, conn: &Arc<Connection>) {
         let mut backoff = Duration::from_millis(500);
         while !conn.is_closed() {
-            let headers = match self.request_headers(conn).await {
-                Ok(h) => h,
-                Err(e) => {
-                    tracing::warn!(error = %e, "not opening the upstream's GET stream");
-                    HeaderMap::new()
-                }
-            };
-            if headers.is_empty() && self.dynamic.is_some() {
-                // No credential now: try again later rather than connect without it.
+            // No credential now: try again later rather than connect without it.
+            let Ok(headers) = self.request_headers(conn).await else {
                 tokio::select! {
                     _ = conn.closed() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
-            }
+            };
             let mut rb = self
                 .client
                 .get(self.url.clone())

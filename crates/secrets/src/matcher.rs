@@ -125,6 +125,7 @@ impl KnownSecrets {
     pub fn find(&self, text: &str) -> Vec<&str> {
         let Some(ac) = &self.ac else { return Vec::new() };
         let mut out: Vec<&str> = ac.find_iter(text).map(|m| self.names[m.pattern().as_usize()].as_str()).collect();
+        out.sort_unstable();
         out.dedup();
         out
     }

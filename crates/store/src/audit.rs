@@ -245,8 +245,11 @@ async fn write_sealed(
     Ok(true)
 }
 
-async fn read_head(conn: &mut sqlx::AnyConnection) -> Result<AuditHead> {
-    let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+/// The stored head; with `lock` on PostgreSQL, its row stays locked until the transaction ends.
+async fn read_head(conn: &mut sqlx::AnyConnection, lock: bool) -> Result<AuditHead> {
+    let sql =
+        if lock { "SELECT * FROM audit_head WHERE id = 1 FOR UPDATE" } else { "SELECT * FROM audit_head WHERE id = 1" };
+    let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
     head_from_row(&row)
 }
 
@@ -257,11 +260,8 @@ pub(crate) async fn append(
     backend: Backend,
     records: &mut [Record],
 ) -> Result<AuditHead> {
-    if backend == Backend::Postgres {
-        // Lock the head row before reading it.
-        sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut *conn).await?;
-    }
-    let head = read_head(conn).await?;
+    // Lock the head row as it is read (SQLite's write transaction holds the file lock already).
+    let head = read_head(conn, backend == Backend::Postgres).await?;
     let (next, sealed) = seal_all(records, &head)?;
     if !write_sealed(conn, backend, &head, &next, records, &sealed).await? {
         return Err(StoreError::Corrupt("the audit head moved while its row was locked".into()));
@@ -303,7 +303,7 @@ impl AuditAppender<'_> {
             };
             let head = match self.head.take() {
                 Some(h) => h,
-                None => read_head(conn).await?,
+                None => read_head(conn, false).await?,
             };
             let (next, sealed) = seal_all(records, &head)?;
             let mut tx = match self.store.backend {

@@ -1,6 +1,6 @@
 //! Warden's own secret store: envelope-encrypted values (see
-//! `warden_secrets::envelope`), never plaintext, with the metadata credential
-//! lifecycle needs: version, when rotated, when last used and by which agents.
+//! `warden_secrets::envelope`), never plaintext, with a version and the times
+//! it was created and last rotated.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -12,8 +12,7 @@ use crate::{Result, Store, StoreError};
 
 pub(crate) const MIGRATIONS: &[&str] =
     &["CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, version BIGINT NOT NULL, kek_id TEXT NOT NULL, \
-     wrapped_dek TEXT NOT NULL, ciphertext TEXT NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT NOT NULL, \
-     last_used_at BIGINT NOT NULL, used_by TEXT NOT NULL)"];
+     wrapped_dek TEXT NOT NULL, ciphertext TEXT NOT NULL, created_at BIGINT NOT NULL, rotated_at BIGINT NOT NULL)"];
 
 /// A stored secret's metadata (never its value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,22 +22,15 @@ pub struct SecretMeta {
     pub kek_id: String,
     pub created_at_ms: i64,
     pub rotated_at_ms: i64,
-    /// 0 when never used.
-    pub last_used_at_ms: i64,
-    /// The agents whose calls used it.
-    pub used_by: Vec<String>,
 }
 
 fn meta_from_row(row: &AnyRow) -> Result<SecretMeta> {
-    let used: String = row.try_get("used_by")?;
     Ok(SecretMeta {
         name: row.try_get("name")?,
         version: row.try_get("version")?,
         kek_id: row.try_get("kek_id")?,
         created_at_ms: row.try_get("created_at")?,
         rotated_at_ms: row.try_get("rotated_at")?,
-        last_used_at_ms: row.try_get("last_used_at")?,
-        used_by: serde_json::from_str(&used).map_err(|e| StoreError::Corrupt(format!("secret used_by: {e}")))?,
     })
 }
 
@@ -69,8 +61,8 @@ impl Store {
             .transpose()?;
         let v = version.unwrap_or(0) + 1;
         sqlx::query(
-            "INSERT INTO secrets (name, version, kek_id, wrapped_dek, ciphertext, created_at, rotated_at, last_used_at, used_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, '[]') ON CONFLICT (name) DO UPDATE SET version = $2, kek_id = $3, \
+            "INSERT INTO secrets (name, version, kek_id, wrapped_dek, ciphertext, created_at, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (name) DO UPDATE SET version = $2, kek_id = $3, \
              wrapped_dek = $4, ciphertext = $5, rotated_at = $6",
         )
         .bind(name)
@@ -100,29 +92,6 @@ impl Store {
             sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name).execute(&mut *w.tx).await?.rows_affected();
         w.commit().await?;
         Ok(n > 0)
-    }
-
-    /// Notes that `agent` used `name` now (lifecycle metadata).
-    pub async fn secret_touch(&self, name: &str, agent: &str, now_ms: i64) -> Result<()> {
-        let mut w = self.write().await?;
-        let Some(row) =
-            sqlx::query("SELECT used_by FROM secrets WHERE name = $1").bind(name).fetch_optional(&mut *w.tx).await?
-        else {
-            return Ok(());
-        };
-        let mut used: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(0)?).unwrap_or_default();
-        if !agent.is_empty() && !used.iter().any(|a| a == agent) {
-            used.push(agent.to_string());
-            used.sort();
-        }
-        sqlx::query("UPDATE secrets SET last_used_at = $1, used_by = $2 WHERE name = $3")
-            .bind(now_ms)
-            .bind(serde_json::to_string(&used).expect("strings serialise"))
-            .bind(name)
-            .execute(&mut *w.tx)
-            .await?;
-        w.commit().await?;
-        Ok(())
     }
 
     /// Rewraps every stored data key (the check value included) in one
