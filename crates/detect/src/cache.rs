@@ -1,0 +1,71 @@
+//! The per-message scan cache: the unchanged history of a long conversation
+//! is not rescanned on every turn. Keyed by a 128-bit keyed hash of the
+//! content and what was scanned for; two generations, so the oldest half is
+//! dropped when full instead of the whole cache.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+
+use crate::finding::Finding;
+
+pub struct ScanCache {
+    keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
+    inner: Mutex<(HashMap<u128, Arc<[Finding]>>, HashMap<u128, Arc<[Finding]>>)>,
+    /// Entries per generation.
+    capacity: usize,
+}
+
+impl ScanCache {
+    pub fn new(capacity: usize) -> ScanCache {
+        ScanCache { keys: Default::default(), inner: Mutex::new(Default::default()), capacity: capacity.max(1) }
+    }
+
+    pub fn key(&self, scope: &str, content: &str) -> u128 {
+        let h = |s: &std::collections::hash_map::RandomState| {
+            let mut h = s.build_hasher();
+            h.write(scope.as_bytes());
+            h.write_u8(0xff);
+            h.write(content.as_bytes());
+            h.finish()
+        };
+        (h(&self.keys.0) as u128) << 64 | h(&self.keys.1) as u128
+    }
+
+    pub fn get(&self, key: u128) -> Option<Arc<[Finding]>> {
+        let mut g = self.inner.lock().unwrap();
+        if let Some(v) = g.0.get(&key) {
+            return Some(v.clone());
+        }
+        let v = g.1.remove(&key)?;
+        Self::put_locked(&mut g, key, v.clone(), self.capacity);
+        Some(v)
+    }
+
+    pub fn put(&self, key: u128, v: Arc<[Finding]>) {
+        let mut g = self.inner.lock().unwrap();
+        Self::put_locked(&mut g, key, v, self.capacity);
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn put_locked(
+        g: &mut (HashMap<u128, Arc<[Finding]>>, HashMap<u128, Arc<[Finding]>>),
+        key: u128,
+        v: Arc<[Finding]>,
+        cap: usize,
+    ) {
+        if g.0.len() >= cap {
+            g.1 = std::mem::take(&mut g.0);
+        }
+        g.0.insert(key, v);
+    }
+
+    pub fn len(&self) -> usize {
+        let g = self.inner.lock().unwrap();
+        g.0.len() + g.1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
