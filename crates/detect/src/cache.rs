@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::finding::Finding;
 
+type Generations = (HashMap<u128, Arc<[Finding]>>, HashMap<u128, Arc<[Finding]>>);
+
 pub struct ScanCache {
     keys: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
-    inner: Mutex<(HashMap<u128, Arc<[Finding]>>, HashMap<u128, Arc<[Finding]>>)>,
+    inner: Mutex<Generations>,
     /// Entries per generation.
     capacity: usize,
 }
@@ -47,13 +49,7 @@ impl ScanCache {
         Self::put_locked(&mut g, key, v, self.capacity);
     }
 
-    #[allow(clippy::type_complexity)]
-    fn put_locked(
-        g: &mut (HashMap<u128, Arc<[Finding]>>, HashMap<u128, Arc<[Finding]>>),
-        key: u128,
-        v: Arc<[Finding]>,
-        cap: usize,
-    ) {
+    fn put_locked(g: &mut Generations, key: u128, v: Arc<[Finding]>, cap: usize) {
         if g.0.len() >= cap {
             g.1 = std::mem::take(&mut g.0);
         }

@@ -237,7 +237,7 @@ fn decode_embedded(text: &mut String, map: &mut Vec<u32>, oddities: &mut Vec<Odd
         }
         let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());
         let decoded = if all_hex {
-            if run.len() % 2 == 0 { hex_decode(run).map(|d| (d, "hex")) } else { None }
+            if run.len().is_multiple_of(2) { hex_decode(run).map(|d| (d, "hex")) } else { None }
         } else if run.len() >= 20 && run.bytes().any(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
             let clean = run.trim_end_matches('=');
             let eng = if clean.contains(['-', '_']) {
