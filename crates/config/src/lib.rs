@@ -6,9 +6,11 @@
 //! name the key path and the line of the entry.
 
 pub mod env;
+mod models;
 mod policy;
 mod schema;
 
+pub use models::*;
 pub use policy::*;
 pub use schema::*;
 

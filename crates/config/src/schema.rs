@@ -30,6 +30,14 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Credential custody: Warden's encrypted secret store.
     pub secrets: SecretsConfig,
+    /// OpenAI-compatible model upstreams behind `/v1/*`.
+    pub models: Vec<crate::models::ModelUpstream>,
+    /// Detectors at the inference boundary, per direction.
+    pub guardrails: crate::models::GuardrailsConfig,
+    /// Per-agent daily token and cost limits.
+    pub budgets: crate::models::BudgetsConfig,
+    /// Model name → price, for cost accounting and budgets.
+    pub prices: BTreeMap<String, crate::models::Price>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -365,6 +373,11 @@ pub struct AgentConfig {
     pub allow_prompts: Vec<Pattern>,
     #[serde(default)]
     pub deny_prompts: Vec<Pattern>,
+    /// Models (names under `models:`) this agent may use.
+    #[serde(default)]
+    pub allow_models: Vec<Pattern>,
+    #[serde(default)]
+    pub deny_models: Vec<Pattern>,
 }
 
 impl AgentConfig {
@@ -377,6 +390,7 @@ impl AgentConfig {
             tools: AllowDeny { allow: set(&self.allow_tools), deny: set(&self.deny_tools) },
             resources: AllowDeny { allow: set(&self.allow_resources), deny: set(&self.deny_resources) },
             prompts: AllowDeny { allow: set(&self.allow_prompts), deny: set(&self.deny_prompts) },
+            models: AllowDeny { allow: set(&self.allow_models), deny: set(&self.deny_models) },
         }
     }
 }
@@ -703,6 +717,7 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
             return Err(format!("{here}: token_sha256 is shared with another agent; every agent needs its own token"));
         }
     }
+    crate::models::validate(config)?;
     let id = &config.identity;
     if let Err(e) = warden_core::inventory::NamingRule::new(&id.agent_name_pattern.0) {
         return Err(format!("identity.agent_name_pattern: {e}"));

@@ -31,6 +31,8 @@ pub struct AccessRules {
     pub tools: AllowDeny,
     pub resources: AllowDeny,
     pub prompts: AllowDeny,
+    /// Model names at `/v1/*`.
+    pub models: AllowDeny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +40,13 @@ pub enum ItemKind {
     Tool,
     Resource,
     Prompt,
+    Model,
 }
 
 impl AccessRules {
     pub fn allow_all() -> AccessRules {
         let all = AllowDeny::new(&["*"], &[] as &[&str]).expect("static glob");
-        AccessRules { tools: all.clone(), resources: all.clone(), prompts: all }
+        AccessRules { tools: all.clone(), resources: all.clone(), prompts: all.clone(), models: all }
     }
 
     pub fn permits(&self, kind: ItemKind, name: &str) -> bool {
@@ -51,6 +54,7 @@ impl AccessRules {
             ItemKind::Tool => self.tools.permits(name),
             ItemKind::Resource => self.resources.permits(name),
             ItemKind::Prompt => self.prompts.permits(name),
+            ItemKind::Model => self.models.permits(name),
         }
     }
 }

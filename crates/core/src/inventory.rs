@@ -127,6 +127,11 @@ pub struct AgentSpec {
     pub allow_prompts: Vec<String>,
     #[serde(default)]
     pub deny_prompts: Vec<String>,
+    /// Models this agent may use at `/v1/*`.
+    #[serde(default)]
+    pub allow_models: Vec<String>,
+    #[serde(default)]
+    pub deny_models: Vec<String>,
 }
 
 fn default_cadence() -> u32 {
@@ -283,7 +288,7 @@ impl AgentSpec {
         e
     }
 
-    fn access_lists(&self) -> [(&'static str, &Vec<String>); 6] {
+    fn access_lists(&self) -> [(&'static str, &Vec<String>); 8] {
         [
             ("allow_tools", &self.allow_tools),
             ("deny_tools", &self.deny_tools),
@@ -291,6 +296,8 @@ impl AgentSpec {
             ("deny_resources", &self.deny_resources),
             ("allow_prompts", &self.allow_prompts),
             ("deny_prompts", &self.deny_prompts),
+            ("allow_models", &self.allow_models),
+            ("deny_models", &self.deny_models),
         ]
     }
 
@@ -301,6 +308,7 @@ impl AgentSpec {
             tools: ad(&self.allow_tools, &self.deny_tools),
             resources: ad(&self.allow_resources, &self.deny_resources),
             prompts: ad(&self.allow_prompts, &self.deny_prompts),
+            models: ad(&self.allow_models, &self.deny_models),
         }
     }
 

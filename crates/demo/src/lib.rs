@@ -6,6 +6,8 @@
 //! (annotated destructive; it deletes nothing). One resource, one resource
 //! template, one prompt.
 
+pub mod llm;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -35,6 +35,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(crate::report::metrics))
         .merge(crate::oauth::routes())
         .merge(crate::api::routes())
+        .merge(crate::llm::routes())
         .with_state(gw)
 }
 

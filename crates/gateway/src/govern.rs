@@ -26,6 +26,8 @@ use crate::otlp::Trace;
 pub enum Entry {
     Mcp,
     Decide,
+    /// A tool call a model proposed in its answer (the inference boundary).
+    Llm,
 }
 
 impl Entry {
@@ -33,6 +35,7 @@ impl Entry {
         match self {
             Entry::Mcp => "mcp",
             Entry::Decide => "decide",
+            Entry::Llm => "llm",
         }
     }
 }
@@ -148,12 +151,17 @@ pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
     let rec = Record {
         id: uuid::Uuid::now_v7().to_string(),
         at: warden_audit::record::format_ms(warden_core::time::now_ms()),
-        kind: if a.entry == Entry::Decide { "decision" } else { "call" }.into(),
+        kind: if a.entry == Entry::Mcp { "call" } else { "decision" }.into(),
         entry: a.entry.as_str().into(),
         agent: a.agent.name.clone(),
         owner: a.agent.owner.clone(),
         session: a.session_id.clone().unwrap_or_default(),
-        method: if a.entry == Entry::Decide { "decide" } else { "tools/call" }.into(),
+        method: match a.entry {
+            Entry::Mcp => "tools/call",
+            Entry::Decide => "decide",
+            Entry::Llm => "tool_call",
+        }
+        .into(),
         tool: a.tool.clone(),
         args_sha256: a.args_digest(),
         args: warden_core::redact::redact(&a.args),
@@ -200,7 +208,7 @@ fn finish_trace(t: &Trace, rec: &Record) {
     if !rec.session.is_empty() {
         attrs.push(s("mcp.session.id", rec.session.as_str()));
     }
-    if rec.method == "tools/call" || rec.entry == "decide" {
+    if rec.method == "tools/call" || rec.kind == "decision" {
         attrs.push(s("gen_ai.operation.name", "execute_tool"));
         attrs.push(s("gen_ai.tool.name", rec.tool.as_str()));
     }
@@ -352,10 +360,10 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
     }))
 }
 
-/// A permissive verdict. The decision API's answer is the whole action, so its
-/// record commits now; an MCP call's record commits after the upstream answers.
+/// A permissive verdict. The decision API's answer (and a proposed call's
+/// release to the agent) is the whole action, so its record commits now; an MCP call's record commits after the upstream answers.
 async fn proceed(gw: &Gateway, a: &Action, d: Decision) -> Gate {
-    if a.entry == Entry::Decide
+    if a.entry != Entry::Mcp
         && let Err(e) = commit(gw, record(a, &d, d.action.as_str()), Some(&a.trace)).await
     {
         return Gate::Refuse(audit_unavailable(&e));

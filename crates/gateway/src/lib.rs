@@ -28,7 +28,10 @@ pub mod directory;
 pub mod dispatch;
 pub mod edge;
 pub mod govern;
+pub mod guard;
 pub mod inventory;
+pub mod llm;
+pub mod llm_stream;
 pub mod metrics;
 pub mod oauth;
 pub mod otlp;
@@ -89,6 +92,13 @@ pub struct Gateway {
     pub otlp: Option<Arc<otlp::Exporter>>,
     /// Credential custody: secret resolution and the known-secret matcher.
     pub custody: Arc<credentials::Custody>,
+    /// Model upstreams behind `/v1/*`.
+    pub models: llm::Models,
+    /// Detectors at the inference boundary.
+    pub guard: guard::Guard,
+    pub budgets: warden_config::BudgetsConfig,
+    /// How long a model answer is held for a human deciding on a proposed call.
+    pub proposed_call_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +213,7 @@ impl Gateway {
         let audit = audit::AuditLog::start(store.clone(), &config.audit, meters.clone())?;
         let otlp = otlp::ExportSettings::resolve(&config.telemetry.otlp, &|k| std::env::var(k).ok())
             .map(|s| otlp::Exporter::start(s, client.clone(), meters.clone()));
+        let meters_for_guard = meters.clone();
         Ok(Arc::new(Gateway {
             directory,
             store,
@@ -245,6 +256,10 @@ impl Gateway {
             audit,
             otlp,
             custody,
+            models: llm::Models::new(&config.models, &config.prices)?,
+            guard: guard::Guard::new(&config.guardrails, meters_for_guard)?,
+            budgets: config.budgets.clone(),
+            proposed_call_wait: Duration::from_secs_f64(config.guardrails.proposed_call_wait_secs.0),
         }))
     }
 
@@ -563,4 +578,11 @@ pub async fn serve(
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+impl Gateway {
+    /// The idle timeout of the upstream serving `model` (streams).
+    pub fn models_request_timeout(&self, model: &str) -> Duration {
+        self.models.request_timeout(model)
+    }
 }

@@ -21,6 +21,7 @@ use warden_core::time::Timestamp;
 pub mod approvals;
 pub mod audit;
 pub mod secrets;
+pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
 pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
 pub use secrets::SecretMeta;
@@ -259,7 +260,7 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
-        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS).chain(secrets::MIGRATIONS) {
+        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS).chain(secrets::MIGRATIONS).chain(usage::MIGRATIONS) {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
         tx.commit().await?;

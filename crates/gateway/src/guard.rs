@@ -1,0 +1,210 @@
+//! Stage 3 at the inference boundary: the detectors over every message sent
+//! to a model (every role, tool results and `function_call_output` items
+//! included) and over everything the model answers. Per detector and
+//! direction the action is block, redact or flag; every finding is counted
+//! and goes into the request's audit record. Unchanged messages (the history
+//! a long conversation resends each turn) hit the scan cache.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use warden_config::{GuardAction, GuardrailsConfig};
+use warden_detect::cache::ScanCache;
+use warden_detect::{Detector, Detectors, Finding, Which};
+
+use crate::metrics::Meters;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// A finding and what was done about it.
+#[derive(Debug, Clone)]
+pub struct Noted {
+    pub place: String,
+    pub direction: Direction,
+    pub action: GuardAction,
+    pub finding: Finding,
+}
+
+impl Noted {
+    /// One line for the audit record and logs.
+    pub fn summary(&self) -> String {
+        let a = match self.action {
+            GuardAction::Block => "block",
+            GuardAction::Redact => "redact",
+            GuardAction::Flag => "flag",
+            GuardAction::Off => "off",
+        };
+        format!(
+            "{}/{} at {} ({}, {a}, score {:.2})",
+            self.finding.detector,
+            self.finding.kind,
+            self.place,
+            self.direction.as_str(),
+            self.finding.score
+        )
+    }
+}
+
+/// What screening decided for one request.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub noted: Vec<Noted>,
+}
+
+impl Report {
+    pub fn blocked(&self) -> Option<&Noted> {
+        self.noted.iter().find(|n| n.action == GuardAction::Block)
+    }
+
+    /// The findings for the audit record's comment.
+    pub fn comment(&self) -> String {
+        if self.noted.is_empty() {
+            return String::new();
+        }
+        let mut s = String::from("guardrails: ");
+        for (i, n) in self.noted.iter().take(20).enumerate() {
+            if i > 0 {
+                s.push_str("; ");
+            }
+            s.push_str(&n.summary());
+        }
+        if self.noted.len() > 20 {
+            s.push_str(&format!("; and {} more", self.noted.len() - 20));
+        }
+        s
+    }
+}
+
+pub struct Guard {
+    pub detectors: Detectors,
+    actions: Vec<(Detector, GuardAction, GuardAction)>,
+    which: [Which; 2],
+    cache: ScanCache,
+    meters: Arc<Meters>,
+}
+
+impl Guard {
+    pub fn new(cfg: &GuardrailsConfig, meters: Arc<Meters>) -> anyhow::Result<Guard> {
+        let secrets = match &cfg.secret_rules_file {
+            Some(f) => {
+                let text = std::fs::read_to_string(&f.0)
+                    .map_err(|e| anyhow::anyhow!("guardrails.secret_rules_file {}: {e}", f.0))?;
+                warden_detect::SecretRules::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("guardrails.secret_rules_file {}: {e}", f.0))?
+            }
+            None => warden_detect::SecretRules::defaults(),
+        };
+        let mut injection = warden_detect::Injection::default();
+        if let Some(t) = &cfg.injection_threshold {
+            injection.threshold = t.0 as f32;
+        }
+        let actions = vec![
+            (Detector::Secrets, cfg.secrets.input, cfg.secrets.output),
+            (Detector::CredentialInstructions, cfg.credential_instructions.input, cfg.credential_instructions.output),
+            (Detector::PromptInjection, cfg.prompt_injection.input, cfg.prompt_injection.output),
+            (Detector::Pii, cfg.pii.input, cfg.pii.output),
+            (Detector::Exfiltration, cfg.exfiltration.input, cfg.exfiltration.output),
+        ];
+        let mut which = [Which::default(); 2];
+        for (d, i, o) in &actions {
+            if *i != GuardAction::Off {
+                which[0] = which[0].with(*d);
+            }
+            if *o != GuardAction::Off {
+                which[1] = which[1].with(*d);
+            }
+        }
+        Ok(Guard {
+            detectors: Detectors { secrets, injection },
+            actions,
+            which,
+            cache: ScanCache::new(cfg.cache_entries.0 as usize),
+            meters,
+        })
+    }
+
+    fn action(&self, detector: &str, dir: Direction) -> GuardAction {
+        self.actions
+            .iter()
+            .find(|(d, _, _)| d.as_str() == detector)
+            .map(|(_, i, o)| if dir == Direction::Input { *i } else { *o })
+            .unwrap_or(GuardAction::Flag)
+    }
+
+    pub fn which(&self, dir: Direction) -> Which {
+        self.which[(dir == Direction::Output) as usize]
+    }
+
+    /// The findings on `text` (cached by content).
+    pub fn findings(&self, text: &str, dir: Direction) -> Arc<[Finding]> {
+        let which = self.which(dir);
+        if which.is_empty() || text.is_empty() {
+            return Arc::from(Vec::new());
+        }
+        let key = self.cache.key(&which.bits().to_string(), text);
+        if let Some(f) = self.cache.get(key) {
+            return f;
+        }
+        let f: Arc<[Finding]> = Arc::from(self.detectors.scan(text, which));
+        self.cache.put(key, f.clone());
+        f
+    }
+
+    /// Notes the findings on `text` in `report`; returns the redacted text
+    /// when something was redacted. A block is noted, and the caller stops.
+    pub fn screen(&self, text: &str, dir: Direction, place: &str, report: &mut Report) -> Option<String> {
+        let found = self.findings(text, dir);
+        self.apply(text, &found, dir, place, report)
+    }
+
+    /// [`Guard::screen`] with findings already in hand (streamed output).
+    pub fn apply(
+        &self,
+        text: &str,
+        found: &[Finding],
+        dir: Direction,
+        place: &str,
+        report: &mut Report,
+    ) -> Option<String> {
+        let mut redact: Vec<&Finding> = Vec::new();
+        for f in found {
+            let action = self.action(f.detector, dir);
+            if action == GuardAction::Off {
+                continue;
+            }
+            self.meters.findings.inc(&[f.detector, dir.as_str()]);
+            if action == GuardAction::Redact {
+                redact.push(f);
+            }
+            report.noted.push(Noted { place: place.to_string(), direction: dir, action, finding: f.clone() });
+        }
+        (!redact.is_empty()).then(|| warden_detect::redact(text, &redact))
+    }
+
+    /// Screens every string in a JSON value in place (tool-call arguments).
+    pub fn screen_json(&self, v: &mut Value, dir: Direction, place: &str, report: &mut Report) {
+        match v {
+            Value::String(s) => {
+                if let Some(r) = self.screen(s, dir, place, report) {
+                    *s = r;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| self.screen_json(x, dir, place, report)),
+            Value::Object(o) => o.values_mut().for_each(|x| self.screen_json(x, dir, place, report)),
+            _ => {}
+        }
+    }
+}
