@@ -146,13 +146,14 @@ pub(crate) fn validate(c: &crate::Config) -> Result<(), String> {
             return Err(format!("{here}: timeouts must be greater than zero"));
         }
     }
-    for (model, _) in &c.prices {
+    for (model, p) in &c.prices {
         if !exposed.contains(model.as_str()) {
             return Err(format!("prices.{model}: no model upstream offers this model"));
         }
-    }
-    for (model, p) in &c.prices {
-        if !(p.input_per_mtok >= 0.0 && p.output_per_mtok >= 0.0) {
+        if !(p.input_per_mtok.is_finite() && p.output_per_mtok.is_finite())
+            || p.input_per_mtok < 0.0
+            || p.output_per_mtok < 0.0
+        {
             return Err(format!("prices.{model}: prices must be zero or more"));
         }
     }
@@ -164,7 +165,7 @@ pub(crate) fn validate(c: &crate::Config) -> Result<(), String> {
     for (who, b) in std::iter::once(("default".to_string(), &c.budgets.default))
         .chain(c.budgets.agents.iter().map(|(k, v)| (format!("agents.{k}"), v)))
     {
-        if b.daily_cost_usd.as_ref().is_some_and(|x| !(x.0 >= 0.0)) {
+        if b.daily_cost_usd.as_ref().is_some_and(|x| !x.0.is_finite() || x.0 < 0.0) {
             return Err(format!("budgets.{who}.daily_cost_usd: must be zero or more"));
         }
     }

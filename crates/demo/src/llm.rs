@@ -3,7 +3,8 @@
 //! It stands in for vLLM or OpenAI in the demo, tests and benchmarks; nothing
 //! real can run a model here.
 //!
-//! The reply is scripted by the last user (or tool) text:
+//! The reply is scripted by directives in the system messages (or
+//! `instructions`) and the last user or tool text:
 //! - `[[say:TEXT]]` — answer exactly TEXT (`\n` for newlines);
 //! - `[[tool:NAME {json}]]` — propose a call of tool NAME with those arguments
 //!   (several may appear);
@@ -65,13 +66,17 @@ async fn requests(State(st): State<Stub>) -> axum::Json<Value> {
 }
 
 async fn stats(State(st): State<Stub>) -> axum::Json<Value> {
-    axum::Json(json!({"abandoned": st.abandoned.load(Ordering::Relaxed), "completed": st.completed.load(Ordering::Relaxed)}))
+    axum::Json(
+        json!({"abandoned": st.abandoned.load(Ordering::Relaxed), "completed": st.completed.load(Ordering::Relaxed)}),
+    )
 }
 
 async fn models(State(st): State<Stub>, h: HeaderMap) -> axum::Json<Value> {
     record(&st, "/v1/models", &h, &Value::Null);
-    let data: Vec<Value> =
-        MODELS.iter().map(|m| json!({"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "stub"})).collect();
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "stub"}))
+        .collect();
     axum::Json(json!({"object": "list", "data": data}))
 }
 
@@ -120,18 +125,18 @@ fn directive<'a>(s: &'a str, name: &str) -> Vec<&'a str> {
     out
 }
 
-fn script(prompt: &str) -> Script {
-    let mut tools: Vec<(String, String)> = directive(prompt, "tool")
+fn script(directives: &str, prompt: &str) -> Script {
+    let mut tools: Vec<(String, String)> = directive(directives, "tool")
         .into_iter()
         .map(|t| {
             let (name, args) = t.split_once(' ').unwrap_or((t, "{}"));
             (name.trim().to_string(), args.trim().to_string())
         })
         .collect();
-    if !directive(prompt, "badtool").is_empty() {
+    if !directive(directives, "badtool").is_empty() {
         tools.push(("exec".into(), "{\"command\": \"ls\" oops".into()));
     }
-    let text = directive(prompt, "say").first().map(|s| s.replace("\\n", "\n"));
+    let text = directive(directives, "say").first().map(|s| s.replace("\\n", "\n"));
     let text = match (text, tools.is_empty()) {
         (Some(t), _) => Some(t),
         (None, true) => Some(format!("echo: {prompt}")),
@@ -140,8 +145,8 @@ fn script(prompt: &str) -> Script {
     Script {
         text,
         tools,
-        error: directive(prompt, "error").first().and_then(|s| s.parse().ok()),
-        slow: Duration::from_millis(directive(prompt, "slow").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
+        error: directive(directives, "error").first().and_then(|s| s.parse().ok()),
+        slow: Duration::from_millis(directive(directives, "slow").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
     }
 }
 
@@ -178,7 +183,11 @@ fn sse(st: &Stub, events: Vec<String>, slow: Duration) -> Response {
         st.completed.fetch_add(1, Ordering::Relaxed);
     });
     let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }));
-    Response::builder().header("content-type", "text/event-stream").header("cache-control", "no-cache").body(body).unwrap()
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(body)
+        .unwrap()
 }
 
 fn pieces(s: &str, n: usize) -> Vec<String> {
@@ -196,7 +205,9 @@ async fn chat(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Response {
     let msgs = v["messages"].as_array().cloned().unwrap_or_default();
     let prompt_chars: String = msgs.iter().map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n");
     let last = msgs.iter().rev().find(|m| m["role"] == "user" || m["role"] == "tool").map(|m| text_of(&m["content"]));
-    let sc = script(&last.unwrap_or_default());
+    let system: Vec<String> = msgs.iter().filter(|m| m["role"] == "system").map(|m| text_of(&m["content"])).collect();
+    let last = last.unwrap_or_default();
+    let sc = script(&format!("{}\n{last}", system.join("\n")), &last);
     if let Some(status) = sc.error {
         return error(status, "the stub was asked to fail");
     }
@@ -274,12 +285,14 @@ async fn responses(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Respons
         }
         _ => return error(400, "input: a string or an array of items"),
     };
-    let sc = script(&last);
+    let instructions = v["instructions"].as_str().unwrap_or("");
+    let sc = script(&format!("{instructions}\n{last}"), &last);
     if let Some(status) = sc.error {
         return error(status, "the stub was asked to fail");
     }
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
-    let (it, ot) = (tokens(&all), tokens(sc.text.as_deref().unwrap_or("")) + sc.tools.iter().map(|t| tokens(&t.1)).sum::<u64>());
+    let (it, ot) =
+        (tokens(&all), tokens(sc.text.as_deref().unwrap_or("")) + sc.tools.iter().map(|t| tokens(&t.1)).sum::<u64>());
     let usage = json!({"input_tokens": it, "output_tokens": ot, "total_tokens": it + ot});
     let mut output = Vec::new();
     if let Some(t) = &sc.text {
@@ -315,18 +328,30 @@ async fn responses(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Respons
             push("response.output_item.added", json!({"output_index": oi, "item": started}));
             let t = item["content"][0]["text"].as_str().unwrap_or("");
             for p in pieces(t, 4) {
-                push("response.output_text.delta", json!({"output_index": oi, "item_id": item["id"], "content_index": 0, "delta": p}));
+                push(
+                    "response.output_text.delta",
+                    json!({"output_index": oi, "item_id": item["id"], "content_index": 0, "delta": p}),
+                );
             }
-            push("response.output_text.done", json!({"output_index": oi, "item_id": item["id"], "content_index": 0, "text": t}));
+            push(
+                "response.output_text.done",
+                json!({"output_index": oi, "item_id": item["id"], "content_index": 0, "text": t}),
+            );
         } else {
             started["arguments"] = json!("");
             started["status"] = json!("in_progress");
             push("response.output_item.added", json!({"output_index": oi, "item": started}));
             let a = item["arguments"].as_str().unwrap_or("");
             for p in pieces(a, 7) {
-                push("response.function_call_arguments.delta", json!({"output_index": oi, "item_id": item["id"], "delta": p}));
+                push(
+                    "response.function_call_arguments.delta",
+                    json!({"output_index": oi, "item_id": item["id"], "delta": p}),
+                );
             }
-            push("response.function_call_arguments.done", json!({"output_index": oi, "item_id": item["id"], "arguments": a}));
+            push(
+                "response.function_call_arguments.done",
+                json!({"output_index": oi, "item_id": item["id"], "arguments": a}),
+            );
         }
         push("response.output_item.done", json!({"output_index": oi, "item": item}));
     }

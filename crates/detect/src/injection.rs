@@ -112,9 +112,9 @@ impl Injection {
                 Oddity::Homoglyphs { start, end } => {
                     ("homoglyphs", *start, *end, 0.6, "a word mixing Latin with look-alike letters".to_string())
                 }
-                Oddity::Encoded { start, end, encoding } => {
-                    ("encoded_payload", *start, *end, 0.5, format!("{encoding} that decodes to text"))
-                }
+                // Decoded text was appended and scanned with the rest; the
+                // encoding alone is not an injection.
+                Oddity::Encoded { .. } => continue,
             };
             out.push(Finding {
                 detector: "prompt_injection",

@@ -90,7 +90,15 @@ impl Which {
     pub fn bits(self) -> u8 {
         self.0
     }
+    /// Prompt injection by rules and normalisation only, without the model:
+    /// for operator-written text (system prompts), which reads like the
+    /// persona text the model was trained to flag.
+    pub fn without_injection_model(self) -> Which {
+        Which(self.0 | NO_MODEL)
+    }
 }
+
+const NO_MODEL: u8 = 0x80;
 
 /// All detectors, configured.
 #[derive(Debug)]
@@ -121,7 +129,9 @@ impl Detectors {
         if which.has(Detector::PromptInjection) || which.has(Detector::CredentialInstructions) {
             let n = normalize::normalize(text);
             if which.has(Detector::PromptInjection) {
-                out.extend(self.injection.scan(&n));
+                let mut inj = self.injection;
+                inj.use_model &= which.0 & NO_MODEL == 0;
+                out.extend(inj.scan(&n));
             }
             if which.has(Detector::CredentialInstructions) {
                 out.extend(instructions::scan(&n.text).into_iter().map(|mut f| {

@@ -12,7 +12,9 @@ use unicode_normalization::UnicodeNormalization;
 /// What normalisation had to undo; each becomes a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Oddity {
-    /// Zero-width or bidi-control characters, in the original's byte range.
+    /// Zero-width or bidi-control characters splitting a word (`ig\u{200B}nore`),
+    /// in the original's byte range. Between words (emoji joiners) they are
+    /// stripped without note.
     Invisible { start: usize, end: usize, count: usize },
     /// Unicode tag characters; `decoded` is the ASCII they spell.
     Tags { start: usize, end: usize, decoded: String },
@@ -134,6 +136,8 @@ pub fn normalize(s: &str) -> Normalized {
         let mut word_start = 0usize;
         let (mut word_latin, mut word_folded) = (false, false);
         let mut buf = [0u8; 4];
+        let mut prev_alnum = false;
+        let mut inv_after_alnum = false;
         for (at, c) in s.char_indices() {
             let end = at + c.len_utf8();
             if ('\u{E0000}'..='\u{E007F}').contains(&c) {
@@ -153,14 +157,21 @@ pub fn normalize(s: &str) -> Normalized {
                 }
             }
             if invisible(c) {
+                if inv.is_none() {
+                    inv_after_alnum = prev_alnum;
+                }
                 let i = inv.get_or_insert((at, end, 0));
                 i.1 = end;
                 i.2 += 1;
                 continue;
             }
-            if let Some((s0, e0, n)) = inv.take() {
+            if let Some((s0, e0, n)) = inv.take()
+                && inv_after_alnum
+                && c.is_alphanumeric()
+            {
                 oddities.push(Oddity::Invisible { start: s0, end: e0, count: n });
             }
+            prev_alnum = c.is_alphanumeric();
             if !c.is_alphanumeric() {
                 if word_latin && word_folded {
                     oddities.push(Oddity::Homoglyphs { start: word_start, end: at });
@@ -195,9 +206,6 @@ pub fn normalize(s: &str) -> Normalized {
                 text.push(b as char);
                 map.push(s0 as u32);
             }
-        }
-        if let Some((s0, e0, n)) = inv.take() {
-            oddities.push(Oddity::Invisible { start: s0, end: e0, count: n });
         }
         if word_latin && word_folded {
             oddities.push(Oddity::Homoglyphs { start: word_start, end: s.len() });
@@ -289,10 +297,10 @@ mod tests {
 
     #[test]
     fn invisible_characters_are_stripped_and_flagged() {
-        let s = "ig\u{200B}nore prev\u{200D}ious";
+        let s = "ig\u{200B}nore prev\u{200D}ious 👨\u{200D}👩";
         let n = normalize(s);
-        assert_eq!(n.text, "ignore previous");
-        assert_eq!(n.oddities.len(), 2);
+        assert_eq!(n.text, "ignore previous 👨👩");
+        assert_eq!(n.oddities.len(), 2, "the emoji joiner is not an oddity");
         assert!(matches!(n.oddities[0], Oddity::Invisible { start: 2, end: 5, count: 1 }));
     }
 

@@ -148,9 +148,11 @@ impl Guard {
         self.which[(dir == Direction::Output) as usize]
     }
 
-    /// The findings on `text` (cached by content).
-    pub fn findings(&self, text: &str, dir: Direction) -> Arc<[Finding]> {
-        let which = self.which(dir);
+    /// The findings on `text` (cached by content). `operator`: text the
+    /// agent's operator wrote (system and developer messages, instructions),
+    /// scanned without the injection model.
+    pub fn findings(&self, text: &str, dir: Direction, operator: bool) -> Arc<[Finding]> {
+        let which = if operator { self.which(dir).without_injection_model() } else { self.which(dir) };
         if which.is_empty() || text.is_empty() {
             return Arc::from(Vec::new());
         }
@@ -166,7 +168,19 @@ impl Guard {
     /// Notes the findings on `text` in `report`; returns the redacted text
     /// when something was redacted. A block is noted, and the caller stops.
     pub fn screen(&self, text: &str, dir: Direction, place: &str, report: &mut Report) -> Option<String> {
-        let found = self.findings(text, dir);
+        self.screen_as(text, dir, false, place, report)
+    }
+
+    /// [`Guard::screen`] for operator-written text (see [`Guard::findings`]).
+    pub fn screen_as(
+        &self,
+        text: &str,
+        dir: Direction,
+        operator: bool,
+        place: &str,
+        report: &mut Report,
+    ) -> Option<String> {
+        let found = self.findings(text, dir, operator);
         self.apply(text, &found, dir, place, report)
     }
 

@@ -279,11 +279,12 @@ async fn budget(gw: &Gateway, agent: &str) -> Result<(), Response> {
     Ok(())
 }
 
-/// Text of a message `content`: a string, or the text parts of an array.
-fn screen_content(gw: &Gateway, content: &mut Value, place: &str, report: &mut Report) {
+/// Screens a message `content`: a string, or the text parts of an array.
+/// `operator`: system/developer text (no injection model, see `Guard::findings`).
+fn screen_content(gw: &Gateway, content: &mut Value, operator: bool, place: &str, report: &mut Report) {
     match content {
         Value::String(s) => {
-            if let Some(r) = gw.guard.screen(s, Direction::Input, place, report) {
+            if let Some(r) = gw.guard.screen_as(s, Direction::Input, operator, place, report) {
                 *s = r;
             }
         }
@@ -291,7 +292,8 @@ fn screen_content(gw: &Gateway, content: &mut Value, place: &str, report: &mut R
             for (i, p) in parts.iter_mut().enumerate() {
                 for k in ["text", "output"] {
                     if let Some(Value::String(s)) = p.get_mut(k)
-                        && let Some(r) = gw.guard.screen(s, Direction::Input, &format!("{place}[{i}]"), report)
+                        && let Some(r) =
+                            gw.guard.screen_as(s, Direction::Input, operator, &format!("{place}[{i}]"), report)
                     {
                         *s = r;
                     }
@@ -311,13 +313,14 @@ fn screen_input(gw: &Gateway, api: Api, body: &mut Value, report: &mut Report) -
             };
             for (i, m) in msgs.iter_mut().enumerate() {
                 let role = m.get("role").and_then(Value::as_str).unwrap_or("?").to_string();
+                let operator = role == "system" || role == "developer";
                 if let Some(c) = m.get_mut("content") {
-                    screen_content(gw, c, &format!("messages[{i}] ({role})"), report);
+                    screen_content(gw, c, operator, &format!("messages[{i}] ({role})"), report);
                 }
                 if let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut) {
                     for (k, c) in calls.iter_mut().enumerate() {
                         if let Some(a) = c.pointer_mut("/function/arguments") {
-                            screen_content(gw, a, &format!("messages[{i}].tool_calls[{k}]"), report);
+                            screen_content(gw, a, false, &format!("messages[{i}].tool_calls[{k}]"), report);
                         }
                     }
                 }
@@ -325,16 +328,18 @@ fn screen_input(gw: &Gateway, api: Api, body: &mut Value, report: &mut Report) -
         }
         Api::Responses => {
             if let Some(s) = body.get_mut("instructions") {
-                screen_content(gw, s, "instructions", report);
+                screen_content(gw, s, true, "instructions", report);
             }
             match body.get_mut("input") {
-                Some(Value::String(_)) => screen_content(gw, body.get_mut("input").unwrap(), "input", report),
+                Some(Value::String(_)) => screen_content(gw, body.get_mut("input").unwrap(), false, "input", report),
                 Some(Value::Array(items)) => {
                     for (i, it) in items.iter_mut().enumerate() {
                         let kind = it.get("type").and_then(Value::as_str).unwrap_or("message").to_string();
+                        let role = it.get("role").and_then(Value::as_str).unwrap_or("");
+                        let operator = role == "system" || role == "developer";
                         for k in ["content", "output", "arguments"] {
                             if let Some(c) = it.get_mut(k) {
-                                screen_content(gw, c, &format!("input[{i}] ({kind})"), report);
+                                screen_content(gw, c, operator, &format!("input[{i}] ({kind})"), report);
                             }
                         }
                     }
@@ -343,7 +348,7 @@ fn screen_input(gw: &Gateway, api: Api, body: &mut Value, report: &mut Report) -
             }
         }
         Api::Embeddings => match body.get_mut("input") {
-            Some(v @ (Value::String(_) | Value::Array(_))) => screen_content(gw, v, "input", report),
+            Some(v @ (Value::String(_) | Value::Array(_))) => screen_content(gw, v, false, "input", report),
             _ => return Err("input: required, a string or an array of strings".into()),
         },
     }
@@ -462,7 +467,12 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
             } else {
                 (StatusCode::BAD_GATEWAY, "is unreachable")
             };
-            return oai_error(status, "api_error", "upstream_unavailable", format!("model upstream {} {what}", up.name));
+            return oai_error(
+                status,
+                "api_error",
+                "upstream_unavailable",
+                format!("model upstream {} {what}", up.name),
+            );
         }
     };
     let status = resp.status();
@@ -489,7 +499,12 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
     let Ok(mut out) = serde_json::from_slice::<Value>(&text) else {
         call.upstream_status = "invalid answer".into();
         let _ = call.finish("error", "the model upstream answered with invalid JSON").await;
-        return oai_error(StatusCode::BAD_GATEWAY, "api_error", "upstream_error", "the model upstream answered with invalid JSON");
+        return oai_error(
+            StatusCode::BAD_GATEWAY,
+            "api_error",
+            "upstream_error",
+            "the model upstream answered with invalid JSON",
+        );
     };
     usage_of(&out, &mut call);
     if out.get("model").is_some() {
@@ -518,7 +533,11 @@ fn relay_error(status: reqwest::StatusCode, body: &[u8]) -> Response {
             status,
             "api_error",
             "upstream_error",
-            format!("the model upstream answered {}: {}", status.as_u16(), String::from_utf8_lossy(&body[..body.len().min(300)])),
+            format!(
+                "the model upstream answered {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ),
         ),
     }
 }
@@ -548,8 +567,12 @@ async fn screen_answer(call: &mut Call, out: &mut Value) -> Result<(), Response>
             for c in 0..n {
                 let msg = &mut out["choices"][c]["message"];
                 if let Some(Value::String(s)) = msg.get_mut("content")
-                    && let Some(r) =
-                        gw.guard.screen(s, Direction::Output, &format!("choices[{c}].message.content"), &mut call.report)
+                    && let Some(r) = gw.guard.screen(
+                        s,
+                        Direction::Output,
+                        &format!("choices[{c}].message.content"),
+                        &mut call.report,
+                    )
                 {
                     *s = r;
                 }
@@ -689,7 +712,10 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str) -> Result<S
                     }
                     if let Err(e) = govern::commit(&gw, held.record("allow"), None).await {
                         held.finish("refused: the audit trail could not record it").await;
-                        return Err(format!("Warden refused the call to `{tool}`: {}", govern::audit_unavailable(&e).message));
+                        return Err(format!(
+                            "Warden refused the call to `{tool}`: {}",
+                            govern::audit_unavailable(&e).message
+                        ));
                     }
                     held.finish("passed to the agent in the model's answer").await;
                     Ok(text(&args))

@@ -37,9 +37,11 @@ impl SseParser {
         let mut out = Vec::new();
         loop {
             let text = &self.buf;
-            let end = text.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)).or_else(|| {
-                text.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4))
-            });
+            let end = text
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+                .or_else(|| text.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)));
             let Some((i, n)) = end else { break };
             let raw: Vec<u8> = self.buf.drain(..i + n).collect();
             let raw = String::from_utf8_lossy(&raw[..i]).into_owned();
@@ -126,7 +128,8 @@ impl Relay {
                 Ok(Some(Ok(b))) => b,
             };
             for ev in parser.push(&bytes) {
-                let step = if self.call.api_is_chat() { self.chat_event(ev).await } else { self.responses_event(ev).await };
+                let step =
+                    if self.call.api_is_chat() { self.chat_event(ev).await } else { self.responses_event(ev).await };
                 match step {
                     Step::Go => {}
                     s => break 'outer s,
@@ -137,7 +140,10 @@ impl Relay {
         match outcome {
             Step::Gone => {
                 self.call.set_upstream("cancelled", us);
-                let _ = self.call.close("cancelled", "the agent disconnected mid-stream; the upstream request was cancelled").await;
+                let _ = self
+                    .call
+                    .close("cancelled", "the agent disconnected mid-stream; the upstream request was cancelled")
+                    .await;
             }
             Step::Stop(why) => {
                 let blocked = self.call.report_mut().blocked().is_some();
@@ -158,10 +164,16 @@ impl Relay {
     async fn error_event(&mut self, why: &str) {
         let code = if self.call.report_mut().blocked().is_some() { "guardrail_blocked" } else { "upstream_error" };
         let ev = if self.call.api_is_chat() {
-            format!("data: {}\n\n", json!({"error": {"message": why, "type": "invalid_request_error", "param": null, "code": code}}))
+            format!(
+                "data: {}\n\n",
+                json!({"error": {"message": why, "type": "invalid_request_error", "param": null, "code": code}})
+            )
         } else {
             self.seq += 1;
-            format!("event: error\ndata: {}\n\n", json!({"type": "error", "code": code, "message": why, "param": null, "sequence_number": self.seq}))
+            format!(
+                "event: error\ndata: {}\n\n",
+                json!({"type": "error", "code": code, "message": why, "param": null, "sequence_number": self.seq})
+            )
         };
         let _ = self.send(ev).await;
     }
@@ -176,7 +188,8 @@ impl Relay {
             Some(d) => entry.0.push(d, &scan),
             None => entry.0.finish(&scan),
         };
-        let out = gw.guard.apply(&r.text, &r.findings, Direction::Output, place, self.call.report_mut()).unwrap_or(r.text);
+        let out =
+            gw.guard.apply(&r.text, &r.findings, Direction::Output, place, self.call.report_mut()).unwrap_or(r.text);
         self.text.get_mut(&key).expect("inserted").1.push_str(&out);
         match output_blocked(&self.call) {
             Some(m) => Err(m),
@@ -279,18 +292,17 @@ impl Relay {
                 out_choices.push(c);
             }
         }
-        for (list, last) in [(out_choices, false), (tail, true)] {
+        for list in [out_choices, tail] {
             if list.is_empty() {
                 continue;
             }
             let mut chunk = v.clone();
             chunk["choices"] = Value::Array(list);
-            if last || chunk.get("usage").is_some_and(Value::is_null) {
-                if let Some(o) = chunk.as_object_mut()
-                    && !self.want_usage
-                {
-                    o.remove("usage");
-                }
+            // Usage rides on chunks only when the agent asked for it.
+            if let Some(o) = chunk.as_object_mut()
+                && !self.want_usage
+            {
+                o.remove("usage");
             }
             if !self.send(format!("data: {chunk}\n\n")).await {
                 return Step::Gone;
@@ -396,8 +408,14 @@ impl Relay {
                         let id = item["id"].clone();
                         let evs = [
                             self.event("response.output_item.added", json!({"output_index": oi, "item": started})),
-                            self.event("response.output_text.delta", json!({"output_index": oi, "item_id": id, "content_index": 0, "delta": why})),
-                            self.event("response.output_text.done", json!({"output_index": oi, "item_id": id, "content_index": 0, "text": why})),
+                            self.event(
+                                "response.output_text.delta",
+                                json!({"output_index": oi, "item_id": id, "content_index": 0, "delta": why}),
+                            ),
+                            self.event(
+                                "response.output_text.done",
+                                json!({"output_index": oi, "item_id": id, "content_index": 0, "text": why}),
+                            ),
                             self.event("response.output_item.done", json!({"output_index": oi, "item": item})),
                         ];
                         out.extend(evs);

@@ -260,7 +260,13 @@ impl Store {
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
         let mut tx = self.begin_write().await?;
-        for m in MIGRATIONS.iter().chain(approvals::MIGRATIONS).chain(audit::MIGRATIONS).chain(secrets::MIGRATIONS).chain(usage::MIGRATIONS) {
+        for m in MIGRATIONS
+            .iter()
+            .chain(approvals::MIGRATIONS)
+            .chain(audit::MIGRATIONS)
+            .chain(secrets::MIGRATIONS)
+            .chain(usage::MIGRATIONS)
+        {
             sqlx::query(*m).execute(&mut *tx).await?;
         }
         tx.commit().await?;

@@ -6,11 +6,10 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
-pub(crate) const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS llm_usage (agent TEXT NOT NULL, model TEXT NOT NULL, day TEXT NOT NULL, \
+pub(crate) const MIGRATIONS: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS llm_usage (agent TEXT NOT NULL, model TEXT NOT NULL, day TEXT NOT NULL, \
      requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, \
-     cost_micros BIGINT NOT NULL, PRIMARY KEY (agent, day, model))",
-];
+     cost_micros BIGINT NOT NULL, PRIMARY KEY (agent, day, model))"];
 
 /// One agent's use of one model on one day (`YYYY-MM-DD`, UTC).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
