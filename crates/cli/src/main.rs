@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit_cmd;
+mod guard_cmd;
 mod policy_cmd;
 mod secret_cmd;
 
@@ -114,6 +115,11 @@ enum Command {
     },
     /// Per agent (or tool, or model): requests, tool calls, denials, approvals, tokens and cost.
     Usage(audit_cmd::UsageArgs),
+    /// The detectors offline: evaluate the prompt-injection detector, scan a text.
+    Guard {
+        #[command(subcommand)]
+        command: guard_cmd::GuardCommand,
+    },
     /// Run the built-in demo MCP server (stdio by default).
     DemoUpstream {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -195,6 +201,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Audit { command, store } => runtime().and_then(|rt| rt.block_on(audit_cmd::audit(command, store))),
         Command::Secret { command, store } => runtime().and_then(|rt| rt.block_on(secret_cmd::secret(command, store))),
+        Command::Guard { command } => guard_cmd::guard(command),
         Command::Usage(args) => runtime().and_then(|rt| rt.block_on(audit_cmd::usage(args))),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
         Command::Apply { file, dry_run, reason, remote } => {
@@ -325,8 +332,9 @@ async fn demo_upstream(http: Option<std::net::SocketAddr>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The built-in demo setup: one stdio upstream (this binary) and one agent.
-fn demo_config(token: &str) -> anyhow::Result<Config> {
+/// The built-in demo setup: one stdio upstream (this binary), the local
+/// OpenAI-compatible model stub at `llm`, and one agent.
+fn demo_config(token: &str, llm: std::net::SocketAddr) -> anyhow::Result<Config> {
     let exe = std::env::current_exe()?.display().to_string();
     let hash = TokenHash::of(token).to_hex();
     let yaml = format!(
@@ -336,6 +344,10 @@ upstreams:
     transport: stdio
     command: {exe:?}
     args: [demo-upstream]
+models:
+  - name: demo-llm
+    base_url: http://{llm}/v1
+    models: {{demo-small: stub-small, demo-large: stub-large, demo-embed: stub-embed}}
 agents:
   - name: demo-bot
     token_sha256: {hash}
@@ -343,6 +355,7 @@ agents:
     deny_tools: ["crash"]
     allow_resources: ["*"]
     allow_prompts: ["*"]
+    allow_models: ["*"]
 "#
     );
     warden_config::parse(&yaml).map_err(anyhow::Error::msg)
@@ -360,7 +373,10 @@ async fn serve(
         (Some(path), false) => warden_config::load(&path)?,
         (None, true) => {
             let t = std::env::var("WARDEN_DEMO_TOKEN").ok().filter(|t| !t.is_empty()).unwrap_or_else(random_token);
-            let c = demo_config(&t)?;
+            // The demo's model upstream: the local OpenAI-compatible stub, on loopback.
+            let llm = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the demo model stub")?;
+            let c = demo_config(&t, llm.local_addr()?)?;
+            tokio::spawn(warden_demo::llm::serve(llm));
             demo_token = Some(t);
             c
         }
@@ -416,7 +432,7 @@ async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow:
     if gw.store.agent("demo-bot").await?.is_none() {
         let spec: warden_core::inventory::AgentSpec = serde_json::from_value(serde_json::json!({
             "name": "demo-bot", "owner": "demo@example.com", "team": "demo",
-            "purpose": "Warden demo agent", "allow_tools": ["*"], "deny_tools": ["crash"],
+            "purpose": "Warden demo agent", "allow_tools": ["*"], "deny_tools": ["crash"], "allow_models": ["*"],
             "allow_resources": ["*"], "allow_prompts": ["*"]
         }))?;
         warden_gateway::inventory::create(gw, spec, "warden serve --demo", "demo setup")
@@ -465,6 +481,11 @@ Try it:
   curl -s {url} -H 'Authorization: Bearer {token}' \
     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
     -d '{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"curl","version":"1"}}}}}}'
+
+Model proxy (OpenAI-compatible; a local stub model answers "echo: ..."):
+  curl -s http://{addr}/v1/chat/completions -H 'Authorization: Bearer {token}' \
+    -H 'Content-Type: application/json' \
+    -d '{{"model":"demo-small","messages":[{{"role":"user","content":"hello"}}]}}'
 
 Kill switch (admin token for this demo run: {admin_token}):
   WARDEN_ADMIN_TOKEN={admin_token} warden agent suspend demo-bot --reason "demo"

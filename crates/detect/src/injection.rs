@@ -75,7 +75,7 @@ impl Default for Injection {
 }
 
 /// The threshold shipped with the model (see BENCHMARKS.md for how it was chosen).
-pub const SHIPPED_THRESHOLD: f32 = 0.9;
+pub const SHIPPED_THRESHOLD: f32 = 0.85;
 
 impl Injection {
     /// Findings on a normalised text. Offsets point into the original.
@@ -142,13 +142,14 @@ impl Injection {
         out
     }
 
-    /// One score for a text (the highest of the rules and the model), for evaluation.
-    pub fn score(&self, raw: &str) -> f32 {
+    /// One score for a text, for evaluation at `threshold`: a rule hit or
+    /// hidden tag characters count as flagged (score 1), else the model's score.
+    pub fn score_at(&self, raw: &str, threshold: f32) -> f32 {
         let n = crate::normalize::normalize(raw);
-        let (set, rules) = &*RULES;
-        let rule = set.matches(&n.text).iter().map(|i| rules[i].score).fold(0f32, f32::max);
-        let odd = n.oddities.iter().any(|o| matches!(o, Oddity::Tags { .. })) as u8 as f32 * 0.95;
+        let (set, _) = &*RULES;
+        let rule = set.is_match(&n.text) || n.oddities.iter().any(|o| matches!(o, Oddity::Tags { .. }));
         let model = if self.use_model { Model::shipped().score(&n.text) } else { 0.0 };
-        rule.max(odd).max(model)
+        let _ = threshold;
+        if rule { 1.0 } else { model }
     }
 }

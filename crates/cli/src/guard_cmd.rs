@@ -1,0 +1,89 @@
+//! `warden guard`: the detectors offline. `eval` reports the prompt-injection
+//! detector's quality on a labelled JSON-lines file; `scan` prints the
+//! findings on a text (stdin or a file).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use warden_detect::{Detectors, Which, eval};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum GuardCommand {
+    /// Precision, recall, F1, FPR and recall at 1% FPR of the prompt-injection
+    /// detector on `{"text", "label"}` lines (label 1 = injection).
+    Eval {
+        file: PathBuf,
+        /// Score at or above which a text counts as an injection [default: the shipped threshold].
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// The rules only (no model).
+        #[arg(long)]
+        rules_only: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Findings of every detector on a text, as JSON lines.
+    Scan {
+        /// Read this file instead of stdin.
+        file: Option<PathBuf>,
+    },
+}
+
+pub fn guard(c: GuardCommand) -> anyhow::Result<()> {
+    match c {
+        GuardCommand::Eval { file, threshold, rules_only, json } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut inj = warden_detect::Injection::default();
+            inj.use_model = !rules_only;
+            let threshold = threshold.unwrap_or(inj.threshold);
+            let mut scored = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", file.display(), n + 1))?;
+                let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_i64()) else {
+                    anyhow::bail!("{}:{}: needs \"text\" (string) and \"label\" (0 or 1)", file.display(), n + 1);
+                };
+                scored.push((inj.score_at(t, threshold), l == 1));
+            }
+            let q = eval::quality(&scored, threshold);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"file": file.display().to_string(), "n": q.n, "positives": q.positives,
+                        "threshold": q.threshold, "precision": q.precision, "recall": q.recall, "f1": q.f1,
+                        "fpr": q.fpr, "recall_at_1pct_fpr": q.recall_at_1pct_fpr, "rules_only": rules_only})
+                );
+            } else {
+                println!(
+                    "{}: {} texts ({} injections), threshold {:.2}{}\n  precision {:.3}  recall {:.3}  F1 {:.3}  FPR {:.3}  recall@1%FPR {:.3}",
+                    file.display(),
+                    q.n,
+                    q.positives,
+                    q.threshold,
+                    if rules_only { ", rules only" } else { "" },
+                    q.precision,
+                    q.recall,
+                    q.f1,
+                    q.fpr,
+                    q.recall_at_1pct_fpr
+                );
+            }
+            Ok(())
+        }
+        GuardCommand::Scan { file } => {
+            let text = match file {
+                Some(f) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s
+                }
+            };
+            for f in Detectors::default().scan(&text, Which::all()) {
+                println!("{}", serde_json::to_string(&f)?);
+            }
+            Ok(())
+        }
+    }
+}
