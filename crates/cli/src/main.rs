@@ -126,6 +126,11 @@ enum Command {
         #[arg(long)]
         http: Option<std::net::SocketAddr>,
     },
+    /// Run the local OpenAI-compatible model stub (for demos and tests; no model runs here).
+    DemoLlm {
+        #[arg(long, default_value = "127.0.0.1:8471")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,6 +209,14 @@ fn main() -> std::process::ExitCode {
         Command::Guard { command } => guard_cmd::guard(command),
         Command::Usage(args) => runtime().and_then(|rt| rt.block_on(audit_cmd::usage(args))),
         Command::DemoUpstream { http } => runtime().and_then(|rt| rt.block_on(demo_upstream(http))),
+        Command::DemoLlm { listen } => runtime().and_then(|rt| {
+            rt.block_on(async {
+                let l = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+                eprintln!("warden demo model stub: http://{}/v1", l.local_addr()?);
+                warden_demo::llm::serve(l).await?;
+                Ok(())
+            })
+        }),
         Command::Apply { file, dry_run, reason, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::apply(&remote, &file, dry_run, reason)))
         }

@@ -74,6 +74,14 @@ impl Default for Injection {
     }
 }
 
+/// Texts with fewer words give the model too little evidence ("hi there"
+/// scores high: greetings open many jailbreaks); rules still apply to them.
+pub const MIN_WORDS_FOR_MODEL: usize = 3;
+
+fn enough_words(text: &str) -> bool {
+    text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).nth(MIN_WORDS_FOR_MODEL - 1).is_some()
+}
+
 /// The threshold shipped with the model (see BENCHMARKS.md for how it was chosen).
 pub const SHIPPED_THRESHOLD: f32 = 0.85;
 
@@ -125,7 +133,7 @@ impl Injection {
                 evidence: ev,
             });
         }
-        if self.use_model {
+        if self.use_model && enough_words(text) {
             let p = Model::shipped().score(text);
             if p >= self.threshold {
                 let (s, e) = n.original(0, text.len());
@@ -148,7 +156,7 @@ impl Injection {
         let n = crate::normalize::normalize(raw);
         let (set, _) = &*RULES;
         let rule = set.is_match(&n.text) || n.oddities.iter().any(|o| matches!(o, Oddity::Tags { .. }));
-        let model = if self.use_model { Model::shipped().score(&n.text) } else { 0.0 };
+        let model = if self.use_model && enough_words(&n.text) { Model::shipped().score(&n.text) } else { 0.0 };
         let _ = threshold;
         if rule { 1.0 } else { model }
     }
