@@ -34,8 +34,7 @@ pub fn guard(c: GuardCommand) -> anyhow::Result<()> {
     match c {
         GuardCommand::Eval { file, threshold, rules_only, json } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let mut inj = warden_detect::Injection::default();
-            inj.use_model = !rules_only;
+            let inj = warden_detect::Injection { use_model: !rules_only, ..Default::default() };
             let threshold = threshold.unwrap_or(inj.threshold);
             let mut scored = Vec::new();
             for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
