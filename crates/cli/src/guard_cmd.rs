@@ -43,7 +43,7 @@ pub fn guard(c: GuardCommand) -> anyhow::Result<()> {
                 let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_i64()) else {
                     anyhow::bail!("{}:{}: needs \"text\" (string) and \"label\" (0 or 1)", file.display(), n + 1);
                 };
-                scored.push((inj.score_at(t, threshold), l == 1));
+                scored.push((inj.score(t), l == 1));
             }
             let q = eval::quality(&scored, threshold);
             if json {

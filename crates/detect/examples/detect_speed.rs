@@ -19,7 +19,9 @@ fn main() {
     let para = "You are an autonomous engineering agent. Use the tools to read files, run tests and open pull requests. \
         Never push to main. Contact the owner at ops@example.com when blocked; the runbook lives at https://docs.example.com/runbook. ";
     let system: String = para.repeat(22_000 / para.len() + 1)[..20_000].to_string();
-    let history: Vec<String> = (0..8).map(|i| format!("turn {i}: please check the build log and summarise the failing tests in crate {i}")).collect();
+    let history: Vec<String> = (0..8)
+        .map(|i| format!("turn {i}: please check the build log and summarise the failing tests in crate {i}"))
+        .collect();
     let messages: Vec<String> = std::iter::once(system).chain(history).collect();
     let total: usize = messages.iter().map(String::len).sum();
     let which = Which::all();

@@ -55,13 +55,4 @@ impl ScanCache {
         }
         g.0.insert(key, v);
     }
-
-    pub fn len(&self) -> usize {
-        let g = self.inner.lock().unwrap();
-        g.0.len() + g.1.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

@@ -150,14 +150,13 @@ impl Injection {
         out
     }
 
-    /// One score for a text, for evaluation at `threshold`: a rule hit or
-    /// hidden tag characters count as flagged (score 1), else the model's score.
-    pub fn score_at(&self, raw: &str, threshold: f32) -> f32 {
+    /// One score for a text, for evaluation: a rule hit or hidden tag
+    /// characters count as flagged (score 1), else the model's score.
+    pub fn score(&self, raw: &str) -> f32 {
         let n = crate::normalize::normalize(raw);
         let (set, _) = &*RULES;
         let rule = set.is_match(&n.text) || n.oddities.iter().any(|o| matches!(o, Oddity::Tags { .. }));
         let model = if self.use_model && enough_words(&n.text) { Model::shipped().score(&n.text) } else { 0.0 };
-        let _ = threshold;
         if rule { 1.0 } else { model }
     }
 }

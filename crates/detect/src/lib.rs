@@ -61,10 +61,6 @@ impl Detector {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Detector> {
-        Detector::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
     fn bit(self) -> u8 {
         1 << self as u8
     }

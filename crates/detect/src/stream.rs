@@ -42,11 +42,6 @@ impl StreamScan {
         StreamScan::default()
     }
 
-    /// Bytes received but held back.
-    pub fn held(&self) -> usize {
-        self.pending.len()
-    }
-
     pub fn push(&mut self, chunk: &str, scan: &dyn Fn(&str) -> Vec<Finding>) -> Released {
         self.pending.push_str(chunk);
         self.release(false, scan)

@@ -290,7 +290,11 @@ fn sse_response(first: Option<Value>, rx: Option<mpsc::Receiver<Value>>) -> Resp
         let m = rx.recv().await?;
         Some((frame(m), Some(rx)))
     });
-    let body = Body::from_stream(futures::StreamExt::chain(head, rest));
+    event_stream(Body::from_stream(futures::StreamExt::chain(head, rest)))
+}
+
+/// A `200 text/event-stream` response with this body (MCP streams, streamed model answers).
+pub(crate) fn event_stream(body: Body) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")

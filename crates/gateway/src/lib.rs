@@ -579,10 +579,3 @@ pub async fn serve(
     tracing::info!("stopped");
     Ok(())
 }
-
-impl Gateway {
-    /// The idle timeout of the upstream serving `model` (streams).
-    pub fn models_request_timeout(&self, model: &str) -> Duration {
-        self.models.request_timeout(model)
-    }
-}

@@ -73,10 +73,6 @@ impl Models {
         Ok(Models { upstreams, routes, prices: prices.clone() })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
-
     pub fn request_timeout(&self, model: &str) -> Duration {
         self.routes.get(model).map(|(i, _)| self.upstreams[*i].request).unwrap_or(Duration::from_secs(300))
     }
@@ -103,7 +99,7 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
+pub(crate) enum Api {
     Chat,
     Responses,
     Embeddings,
@@ -172,18 +168,18 @@ async fn embeddings(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) ->
 
 /// One model request in flight: what the audit record and usage need.
 pub(crate) struct Call {
-    gw: Arc<Gateway>,
-    who: Identity,
-    api: Api,
-    model: String,
-    upstream: usize,
-    started: Instant,
-    report: Report,
-    trace: Arc<crate::otlp::Trace>,
-    input_tokens: u64,
-    output_tokens: u64,
-    upstream_status: String,
-    upstream_us: u64,
+    pub(crate) gw: Arc<Gateway>,
+    pub(crate) who: Identity,
+    pub(crate) api: Api,
+    pub(crate) model: String,
+    pub(crate) upstream: usize,
+    pub(crate) started: Instant,
+    pub(crate) report: Report,
+    pub(crate) trace: Arc<crate::otlp::Trace>,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) upstream_status: String,
+    pub(crate) upstream_us: u64,
 }
 
 impl Call {
@@ -215,7 +211,7 @@ impl Call {
     }
 
     /// Usage, metrics and the audit record. Err: the record could not be committed.
-    async fn finish(&self, verdict: &str, reason: &str) -> Result<(), String> {
+    pub(crate) async fn finish(&self, verdict: &str, reason: &str) -> Result<(), String> {
         let rec = self.record(verdict, reason);
         let agent = &self.who.agent.name;
         if self.input_tokens + self.output_tokens > 0 {
@@ -738,26 +734,4 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str) -> Result<S
 /// `Some(message)` when streamed output must stop here (a block).
 pub(crate) fn output_blocked(call: &Call) -> Option<String> {
     call.report.blocked().filter(|n| n.direction == Direction::Output).map(blocked_answer)
-}
-
-impl Call {
-    pub(crate) fn gw(&self) -> &Arc<Gateway> {
-        &self.gw
-    }
-    pub(crate) fn api_is_chat(&self) -> bool {
-        self.api == Api::Chat
-    }
-    pub(crate) fn set_upstream(&mut self, status: &str, us: u64) {
-        self.upstream_status = status.into();
-        self.upstream_us = us;
-    }
-    pub(crate) fn report_mut(&mut self) -> &mut Report {
-        &mut self.report
-    }
-    pub(crate) fn model(&self) -> &str {
-        &self.model
-    }
-    pub(crate) async fn close(&self, verdict: &str, reason: &str) -> Result<(), String> {
-        self.finish(verdict, reason).await
-    }
 }

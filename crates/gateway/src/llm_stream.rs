@@ -10,7 +10,6 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -18,7 +17,7 @@ use tokio::sync::mpsc;
 use warden_detect::stream::StreamScan;
 
 use crate::guard::Direction;
-use crate::llm::{Call as LlmCall, output_blocked, propose, refusal_item, usage_of};
+use crate::llm::{Api, Call as LlmCall, output_blocked, propose, refusal_item, usage_of};
 
 /// Splits an SSE byte stream into events (`event:` name, joined `data:` lines).
 #[derive(Default)]
@@ -85,7 +84,7 @@ enum Step {
 
 pub(crate) async fn relay(call: LlmCall, resp: reqwest::Response, sent: Instant, want_usage: bool) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(32);
-    let idle = call.gw().models_request_timeout(call.model());
+    let idle = call.gw.models.request_timeout(&call.model);
     tokio::spawn(async move {
         let mut r = Relay {
             call,
@@ -99,13 +98,9 @@ pub(crate) async fn relay(call: LlmCall, resp: reqwest::Response, sent: Instant,
         };
         r.run(resp, sent, idle).await;
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }));
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(body)
-        .expect("static response parts")
+    crate::edge::event_stream(Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|x| (x, rx))
+    })))
 }
 
 impl Relay {
@@ -129,7 +124,7 @@ impl Relay {
             };
             for ev in parser.push(&bytes) {
                 let step =
-                    if self.call.api_is_chat() { self.chat_event(ev).await } else { self.responses_event(ev).await };
+                    if self.call.api == Api::Chat { self.chat_event(ev).await } else { self.responses_event(ev).await };
                 match step {
                     Step::Go => {}
                     s => break 'outer s,
@@ -139,22 +134,22 @@ impl Relay {
         let us = sent.elapsed().as_micros() as u64;
         match outcome {
             Step::Gone => {
-                self.call.set_upstream("cancelled", us);
+                (self.call.upstream_status, self.call.upstream_us) = ("cancelled".into(), us);
                 let _ = self
                     .call
-                    .close("cancelled", "the agent disconnected mid-stream; the upstream request was cancelled")
+                    .finish("cancelled", "the agent disconnected mid-stream; the upstream request was cancelled")
                     .await;
             }
             Step::Stop(why) => {
-                let blocked = self.call.report_mut().blocked().is_some();
-                self.call.set_upstream(if blocked { "ok" } else { "error" }, us);
-                let _ = self.call.close(if blocked { "deny" } else { "error" }, &why).await;
+                let blocked = self.call.report.blocked().is_some();
+                (self.call.upstream_status, self.call.upstream_us) = (if blocked { "ok" } else { "error" }.into(), us);
+                let _ = self.call.finish(if blocked { "deny" } else { "error" }, &why).await;
                 self.error_event(&why).await;
             }
             Step::Go => {
                 if !self.done {
-                    self.call.set_upstream("truncated", us);
-                    let _ = self.call.close("error", "the model upstream ended the stream early").await;
+                    (self.call.upstream_status, self.call.upstream_us) = ("truncated".into(), us);
+                    let _ = self.call.finish("error", "the model upstream ended the stream early").await;
                     self.error_event("the model upstream ended the stream early").await;
                 }
             }
@@ -162,8 +157,8 @@ impl Relay {
     }
 
     async fn error_event(&mut self, why: &str) {
-        let code = if self.call.report_mut().blocked().is_some() { "guardrail_blocked" } else { "upstream_error" };
-        let ev = if self.call.api_is_chat() {
+        let code = if self.call.report.blocked().is_some() { "guardrail_blocked" } else { "upstream_error" };
+        let ev = if self.call.api == Api::Chat {
             format!(
                 "data: {}\n\n",
                 json!({"error": {"message": why, "type": "invalid_request_error", "param": null, "code": code}})
@@ -180,7 +175,7 @@ impl Relay {
 
     /// Scans one text delta; returns the text to release now.
     fn scan_delta(&mut self, key: (u64, u64), delta: Option<&str>, place: &str) -> Result<String, String> {
-        let gw = self.call.gw().clone();
+        let gw = self.call.gw.clone();
         let which = gw.guard.which(Direction::Output);
         let scan = |t: &str| gw.guard.detectors.scan(t, which);
         let entry = self.text.entry(key).or_insert_with(|| (StreamScan::new(), String::new()));
@@ -189,7 +184,7 @@ impl Relay {
             None => entry.0.finish(&scan),
         };
         let out =
-            gw.guard.apply(&r.text, &r.findings, Direction::Output, place, self.call.report_mut()).unwrap_or(r.text);
+            gw.guard.apply(&r.text, &r.findings, Direction::Output, place, &mut self.call.report).unwrap_or(r.text);
         self.text.get_mut(&key).expect("inserted").1.push_str(&out);
         match output_blocked(&self.call) {
             Some(m) => Err(m),
@@ -200,7 +195,7 @@ impl Relay {
     async fn chat_event(&mut self, ev: Event) -> Step {
         if ev.data.trim() == "[DONE]" {
             self.done = true;
-            if let Err(e) = self.call.close("allow", "").await {
+            if let Err(e) = self.call.finish("allow", "").await {
                 return Step::Stop(format!("Refused: the audit trail cannot record this request ({e})"));
             }
             return if self.send("data: [DONE]\n\n".into()).await { Step::Go } else { Step::Gone };
@@ -212,7 +207,7 @@ impl Relay {
             return Step::Stop(format!("the model upstream failed mid-stream: {}", v["error"]));
         }
         if v.get("model").is_some() {
-            v["model"] = Value::String(self.call.model().to_string());
+            v["model"] = Value::String(self.call.model.clone());
         }
         usage_of(&v, &mut self.call);
         let choices = v.get_mut("choices").and_then(Value::as_array_mut).map(std::mem::take).unwrap_or_default();
@@ -343,7 +338,7 @@ impl Relay {
         let oi = v.get("output_index").and_then(Value::as_u64).unwrap_or(0);
         let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
         if let Some(r) = v.get_mut("response").filter(|r| r.get("model").is_some()) {
-            r["model"] = Value::String(self.call.model().to_string());
+            r["model"] = Value::String(self.call.model.clone());
         }
         let mut out: Vec<String> = Vec::new();
         let is_call_item = |v: &Value| v.pointer("/item/type").and_then(Value::as_str) == Some("function_call");
@@ -445,7 +440,7 @@ impl Relay {
                     }
                 }
                 self.done = true;
-                if let Err(e) = self.call.close("allow", "").await {
+                if let Err(e) = self.call.finish("allow", "").await {
                     return Step::Stop(format!("Refused: the audit trail cannot record this request ({e})"));
                 }
                 out.push(format!("event: {kind}\ndata: {v}\n\n"));
