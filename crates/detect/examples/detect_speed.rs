@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use warden_detect::cache::ScanCache;
-use warden_detect::{Detectors, Which};
+use warden_detect::{Detector, Detectors, Which};
 
 fn p(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -33,6 +33,15 @@ fn main() {
         }
         cold.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    if std::env::var_os("ONLY_ALL").is_some() {
+        let t = Instant::now();
+        while t.elapsed().as_secs_f64() < 5.0 {
+            for m in &messages {
+                std::hint::black_box(d.scan(m, which));
+            }
+        }
+        return;
+    }
     let cache = ScanCache::new(10_000);
     let mut warm = Vec::new();
     for i in 0..2000 {
@@ -56,8 +65,34 @@ fn main() {
         }
     }
     let mbs = bytes as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let only = |d: Detector| Which::default().with(d);
+    let parts = [
+        ("secrets", only(Detector::Secrets)),
+        ("credential instructions", only(Detector::CredentialInstructions)),
+        ("prompt injection, rules", only(Detector::PromptInjection).without_injection_model()),
+        ("prompt injection, rules + model", only(Detector::PromptInjection)),
+        ("pii", only(Detector::Pii)),
+        ("exfiltration", only(Detector::Exfiltration)),
+    ];
+    let per: Vec<(&str, f64)> = parts
+        .iter()
+        .map(|&(name, w)| {
+            let t = Instant::now();
+            let mut bytes = 0usize;
+            while t.elapsed().as_secs_f64() < 1.0 {
+                for m in &messages {
+                    std::hint::black_box(d.scan(m, w));
+                    bytes += m.len();
+                }
+            }
+            (name, bytes as f64 / t.elapsed().as_secs_f64() / 1e6)
+        })
+        .collect();
     println!("request: {total} bytes in {} messages", messages.len());
     println!("cold scan: p50 {:.3} ms  p99 {:.3} ms", p(&mut cold.clone(), 0.5), p(&mut cold, 0.99));
     println!("warm (history cached): p50 {:.3} ms  p99 {:.3} ms", p(&mut warm.clone(), 0.5), p(&mut warm, 0.99));
     println!("throughput, all detectors, one core: {mbs:.1} MB/s");
+    for (name, mbs) in per {
+        println!("  {name} alone: {mbs:.1} MB/s");
+    }
 }

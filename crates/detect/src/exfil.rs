@@ -98,7 +98,10 @@ pub fn scan(text: &str) -> Vec<Finding> {
         let h = host(m.as_str()).to_ascii_lowercase();
         let (kind, why, score) = if raw_ip(&h) {
             ("raw_ip_url", "a URL to a raw IP address", 0.6)
-        } else if PASTE_HOSTS.iter().any(|p| h == *p || h.ends_with(&format!(".{p}"))) {
+        } else if PASTE_HOSTS
+            .iter()
+            .any(|p| h.strip_suffix(p).is_some_and(|rest| rest.is_empty() || rest.ends_with('.')))
+        {
             ("paste_site_url", "a URL to a paste or request-capture site", 0.7)
         } else {
             continue;

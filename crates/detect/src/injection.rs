@@ -91,7 +91,7 @@ impl Injection {
         let mut out = Vec::new();
         let text = n.text.as_str();
         let (set, rules) = &*RULES;
-        for i in set.matches(text).iter() {
+        for i in set.is_match(text).then(|| set.matches(text)).into_iter().flat_map(|m| m.into_iter()) {
             let r = &rules[i];
             if let Some(m) = r.re.find(text) {
                 let (s, e) = n.original(m.start(), m.end());

@@ -68,7 +68,7 @@ static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
 pub fn scan(text: &str) -> Vec<Finding> {
     let (set, rules) = &*RULES;
     let mut out = Vec::new();
-    for i in set.matches(text).iter() {
+    for i in set.is_match(text).then(|| set.matches(text)).into_iter().flat_map(|m| m.into_iter()) {
         let r = &rules[i];
         for m in r.re.find_iter(text) {
             out.push(Finding {

@@ -27,21 +27,36 @@ pub enum Oddity {
 #[derive(Debug, Clone)]
 pub struct Normalized {
     pub text: String,
-    /// For each byte of `text`, the byte offset in the original it came from.
+    /// `text[..identity]` is the original, byte for byte (ASCII input).
+    identity: usize,
+    /// For each byte of `text[identity..]`, the byte offset in the original it came from.
     map: Vec<u32>,
-    /// For each byte of `text`, the end of the original character it came from.
+    /// For each byte of `text[identity..]`, the end of the original character it
+    /// came from; empty when the original is ASCII (every end is offset + 1).
     ends: Vec<u32>,
     pub oddities: Vec<Oddity>,
 }
 
 impl Normalized {
+    fn start_of(&self, i: usize) -> usize {
+        if i < self.identity { i } else { self.map[i - self.identity] as usize }
+    }
+
+    fn end_of(&self, i: usize) -> usize {
+        match self.ends.get(i.wrapping_sub(self.identity)) {
+            Some(&e) if i >= self.identity => e as usize,
+            _ => self.start_of(i) + 1,
+        }
+    }
+
     /// The original byte range of normalised `start..end`.
     pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
-        if self.map.is_empty() {
+        if self.text.is_empty() {
             return (0, 0);
         }
-        let s = self.map[start.min(self.map.len() - 1)] as usize;
-        let e = self.ends[end.saturating_sub(1).min(self.ends.len() - 1)] as usize;
+        let last = self.text.len() - 1;
+        let s = self.start_of(start.min(last));
+        let e = self.end_of(end.saturating_sub(1).min(last));
         (s, e.max(s))
     }
 }
@@ -125,12 +140,14 @@ fn fold(c: char) -> Option<char> {
 /// Normalises `s`. ASCII text without encoded runs comes back unchanged (fast path).
 pub fn normalize(s: &str) -> Normalized {
     let mut text = String::with_capacity(s.len());
-    let mut map: Vec<u32> = Vec::with_capacity(s.len());
+    let mut map: Vec<u32> = Vec::new();
     let mut oddities = Vec::new();
-    if s.is_ascii() {
+    let ascii = s.is_ascii();
+    let identity = if ascii { s.len() } else { 0 };
+    if ascii {
         text.push_str(s);
-        map.extend(0..s.len() as u32);
     } else {
+        map.reserve(s.len());
         let mut inv: Option<(usize, usize, usize)> = None;
         let mut tags: Option<(usize, usize, String)> = None;
         let mut word_start = 0usize;
@@ -211,9 +228,13 @@ pub fn normalize(s: &str) -> Normalized {
             oddities.push(Oddity::Homoglyphs { start: word_start, end: s.len() });
         }
     }
-    decode_embedded(&mut text, &mut map, &mut oddities);
-    let ends = map.iter().map(|&m| m + s[m as usize..].chars().next().map_or(1, |c| c.len_utf8()) as u32).collect();
-    Normalized { text, map, ends, oddities }
+    decode_embedded(&mut text, identity, &mut map, &mut oddities);
+    let ends = if ascii {
+        Vec::new()
+    } else {
+        map.iter().map(|&m| m + s[m as usize..].chars().next().map_or(1, |c| c.len_utf8()) as u32).collect()
+    };
+    Normalized { text, identity, map, ends, oddities }
 }
 
 fn is_b64(b: u8) -> bool {
@@ -222,7 +243,7 @@ fn is_b64(b: u8) -> bool {
 
 /// Appends the decoded text of base64 (≥ 20 chars) and hex (≥ 16 digits)
 /// runs that decode to mostly printable UTF-8.
-fn decode_embedded(text: &mut String, map: &mut Vec<u32>, oddities: &mut Vec<Oddity>) {
+fn decode_embedded(text: &mut String, identity: usize, map: &mut Vec<u32>, oddities: &mut Vec<Oddity>) {
     let bytes = text.as_bytes();
     let mut found: Vec<(usize, usize, String, &'static str)> = Vec::new();
     let mut i = 0;
@@ -267,7 +288,8 @@ fn decode_embedded(text: &mut String, map: &mut Vec<u32>, oddities: &mut Vec<Odd
         }
     }
     for (start, end, t, enc) in found {
-        let (os, oe) = (map[start], map[end - 1] + 1);
+        let at = |i: usize| if i < identity { i as u32 } else { map[i - identity] };
+        let (os, oe) = (at(start), at(end - 1) + 1);
         oddities.push(Oddity::Encoded { start: os as usize, end: oe as usize, encoding: enc });
         text.push('\n');
         map.push(os);

@@ -11,7 +11,7 @@
 //! the placeholder filter (`sk-...`, `YOUR_API_KEY`, `$OPENAI_API_KEY`,
 //! `<token>`, `xxxx`...).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -230,6 +230,7 @@ impl SecretRules {
             });
         }
         let keywords = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&kw)
