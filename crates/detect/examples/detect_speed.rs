@@ -1,7 +1,8 @@
 //! Detector speed on one core: a 22 KB agent request (OpenClaw-sized system
 //! prompt plus history) scanned cold and through the per-message cache, and
 //! raw throughput. `cargo run --release -p warden-detect --example detect_speed`
-//! (bench/detect.sh runs it; BENCHMARKS.md has the figures).
+//! (bench/detect.sh runs it; BENCHMARKS.md has the figures). `ONLY_ALL=1` runs
+//! just the all-detector loop for five seconds, for a profiler.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -18,47 +18,53 @@ struct Rule {
 }
 
 static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
-    let defs: &[(&str, f32, &str)] = &[
-        (
-            "instruction_override",
-            0.95,
-            r"(?i)\b(?:ignore|disregard|forget|override|bypass|skip|abandon|drop)\b[\s,]+(?:(?:all|any|every|the|your|my|of|these|those|previous|prior|above|earlier|preceding|foregoing|original|initial|system|safety|current|existing|developer)[\s,]+){1,4}(?:instructions?|prompts?|rules|directions|guidelines|guardrails|restrictions|constraints|context|messages?|commands?|programming|policies|directives)\b",
-        ),
-        (
-            "new_instructions",
-            0.9,
-            r"(?i)\b(?:new|updated|real|actual|true|revised|override)\s+(?:instructions?|task|rules|directives?|system prompt|orders)\s*(?::|are\b|follow\b)",
-        ),
-        (
-            "role_smuggling",
-            0.85,
-            r"(?im)(?:^\s*(?:#{1,3}\s*)?(?:system|developer)\s*(?:message|prompt)?\s*:|<\|im_start\|>\s*system|<\|(?:system|im_start|endoftext|start_header_id)\|>|\[/?inst\]|</?system>|<<sys>>|\bbegin system prompt\b)",
-        ),
-        (
-            "prompt_extraction",
-            0.9,
-            r"(?i)\b(?:reveal|print|show|repeat|output|tell me|leak|display|give me|write out|dump|recite|spell out)\b[\s\w,]{0,20}?\b(?:your|the|its|initial|original|hidden|secret)\s+(?:(?:full|entire|exact|initial|original|hidden|secret|system|developer)\s+){0,3}(?:system\s+)?(?:prompt|instructions|directives|configuration|guidelines|rules)\b",
-        ),
-        (
-            "persona_jailbreak",
-            0.9,
-            r"(?i)\b(?:do anything now|\bdan mode\b|developer mode (?:enabled|on)|jailbr(?:eak|oken)|you are now (?:free|unrestricted|unfiltered|an? (?:unrestricted|unfiltered|evil|uncensored))|act as an? (?:unrestricted|unfiltered|uncensored|evil)|no (?:ethical|moral) (?:guidelines|restrictions|limits)|without any (?:restrictions|filters|limitations|censorship)|(?:stay|remain) in character)",
-        ),
-        (
-            "agent_hijack",
-            0.85,
-            r"(?i)\b(?:ai|assistant|agent|model|llm|chatbot)s?\b[^.\n]{0,40}\b(?:must|should|shall|are instructed to|need to)\b[^.\n]{0,20}\b(?:immediately |now |instead |secretly |silently |quietly )?(?:run|execute|call|invoke|send|forward|delete|transfer|email|post|upload|curl|fetch)\b",
-        ),
-        (
-            "concealment",
-            0.8,
-            r"(?i)\b(?:do not|don't|never)\s+(?:tell|inform|mention|reveal|notify|alert|show)\s+(?:this\s+to\s+)?(?:the\s+)?(?:user|human|operator|owner|anyone)\b",
-        ),
-    ];
-    let set = RegexSet::new(defs.iter().map(|d| d.2)).expect("injection rules compile");
-    let rules = defs.iter().map(|&(kind, score, re)| Rule { kind, score, re: Regex::new(re).unwrap() }).collect();
+    let set = RegexSet::new(DEFS.iter().map(|d| d.2)).expect("injection rules compile");
+    let rules = DEFS.iter().map(|&(kind, score, re)| Rule { kind, score, re: Regex::new(re).unwrap() }).collect();
     (set, rules)
 });
+
+/// The rule patterns, for the one-pass gate in `lib.rs`.
+pub(crate) fn patterns() -> impl Iterator<Item = &'static str> {
+    DEFS.iter().map(|d| d.2)
+}
+
+const DEFS: &[(&str, f32, &str)] = &[
+    (
+        "instruction_override",
+        0.95,
+        r"(?i)\b(?:ignore|disregard|forget|override|bypass|skip|abandon|drop)\b[\s,]+(?:(?:all|any|every|the|your|my|of|these|those|previous|prior|above|earlier|preceding|foregoing|original|initial|system|safety|current|existing|developer)[\s,]+){1,4}(?:instructions?|prompts?|rules|directions|guidelines|guardrails|restrictions|constraints|context|messages?|commands?|programming|policies|directives)\b",
+    ),
+    (
+        "new_instructions",
+        0.9,
+        r"(?i)\b(?:new|updated|real|actual|true|revised|override)\s+(?:instructions?|task|rules|directives?|system prompt|orders)\s*(?::|are\b|follow\b)",
+    ),
+    (
+        "role_smuggling",
+        0.85,
+        r"(?im)(?:^\s*(?:#{1,3}\s*)?(?:system|developer)\s*(?:message|prompt)?\s*:|<\|im_start\|>\s*system|<\|(?:system|im_start|endoftext|start_header_id)\|>|\[/?inst\]|</?system>|<<sys>>|\bbegin system prompt\b)",
+    ),
+    (
+        "prompt_extraction",
+        0.9,
+        r"(?i)\b(?:reveal|print|show|repeat|output|tell me|leak|display|give me|write out|dump|recite|spell out)\b[\s\w,]{0,20}?\b(?:your|the|its|initial|original|hidden|secret)\s+(?:(?:full|entire|exact|initial|original|hidden|secret|system|developer)\s+){0,3}(?:system\s+)?(?:prompt|instructions|directives|configuration|guidelines|rules)\b",
+    ),
+    (
+        "persona_jailbreak",
+        0.9,
+        r"(?i)\b(?:do anything now|\bdan mode\b|developer mode (?:enabled|on)|jailbr(?:eak|oken)|you are now (?:free|unrestricted|unfiltered|an? (?:unrestricted|unfiltered|evil|uncensored))|act as an? (?:unrestricted|unfiltered|uncensored|evil)|no (?:ethical|moral) (?:guidelines|restrictions|limits)|without any (?:restrictions|filters|limitations|censorship)|(?:stay|remain) in character)",
+    ),
+    (
+        "agent_hijack",
+        0.85,
+        r"(?i)\b(?:ai|assistant|agent|model|llm|chatbot)s?\b[^.\n]{0,40}\b(?:must|should|shall|are instructed to|need to)\b[^.\n]{0,20}\b(?:immediately |now |instead |secretly |silently |quietly )?(?:run|execute|call|invoke|send|forward|delete|transfer|email|post|upload|curl|fetch)\b",
+    ),
+    (
+        "concealment",
+        0.8,
+        r"(?i)\b(?:do not|don't|never)\s+(?:tell|inform|mention|reveal|notify|alert|show)\s+(?:this\s+to\s+)?(?:the\s+)?(?:user|human|operator|owner|anyone)\b",
+    ),
+];
 
 /// The injection detector's settings.
 #[derive(Debug, Clone, Copy)]
@@ -88,10 +94,17 @@ pub const SHIPPED_THRESHOLD: f32 = 0.85;
 impl Injection {
     /// Findings on a normalised text. Offsets point into the original.
     pub fn scan(&self, n: &Normalized) -> Vec<Finding> {
+        self.scan_gated(n, true)
+    }
+
+    /// As [`Injection::scan`]; `rules_may_match: false` (from the one-pass
+    /// gate) skips the rules.
+    pub(crate) fn scan_gated(&self, n: &Normalized, rules_may_match: bool) -> Vec<Finding> {
         let mut out = Vec::new();
         let text = n.text.as_str();
         let (set, rules) = &*RULES;
-        for i in set.is_match(text).then(|| set.matches(text)).into_iter().flat_map(|m| m.into_iter()) {
+        let hits = (rules_may_match && set.is_match(text)).then(|| set.matches(text));
+        for i in hits.into_iter().flat_map(|m| m.into_iter()) {
             let r = &rules[i];
             if let Some(m) = r.re.find(text) {
                 let (s, e) = n.original(m.start(), m.end());

@@ -19,7 +19,19 @@ struct Rule {
 }
 
 static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
-    let defs: Vec<(&str, &str, String)> = vec![
+    let defs = &*DEFS;
+    let set = RegexSet::new(defs.iter().map(|d| d.2.as_str())).expect("instruction rules compile");
+    let rules = defs.iter().map(|(kind, why, re)| Rule { kind, why, re: Regex::new(re).unwrap() }).collect();
+    (set, rules)
+});
+
+/// The rule patterns, for the one-pass gate in `lib.rs`.
+pub(crate) fn patterns() -> impl Iterator<Item = &'static str> {
+    DEFS.iter().map(|d| d.2.as_str())
+}
+
+static DEFS: LazyLock<Vec<(&str, &str, String)>> = LazyLock::new(|| {
+    vec![
         (
             "echo_secret_variable",
             "prints a secret environment variable",
@@ -58,10 +70,7 @@ static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
                 r"(?i)\b(?:send|post|upload|forward|transmit|exfiltrate|email)\b[^.\n]{{0,40}}\b(?:the |your |all |any )?{OBJ}\b[^.\n]{{0,40}}\b(?:to|at)\s+(?:https?://|[\w.+\-]+@[\w\-]+\.|this (?:url|address|endpoint|webhook))"
             ),
         ),
-    ];
-    let set = RegexSet::new(defs.iter().map(|d| d.2.as_str())).expect("instruction rules compile");
-    let rules = defs.into_iter().map(|(kind, why, re)| Rule { kind, why, re: Regex::new(&re).unwrap() }).collect();
-    (set, rules)
+    ]
 });
 
 /// `text` should be normalised (see [`crate::normalize`]).

@@ -96,6 +96,13 @@ impl Which {
 
 const NO_MODEL: u8 = 0x80;
 
+/// The injection and instruction rules as one alternation: a text matching
+/// none of them (most texts) is read once for both detectors.
+static RULE_GATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    let all: Vec<String> = injection::patterns().chain(instructions::patterns()).map(|p| format!("(?:{p})")).collect();
+    regex::Regex::new(&all.join("|")).expect("rule gate compiles")
+});
+
 /// All detectors, configured.
 #[derive(Debug)]
 pub struct Detectors {
@@ -124,12 +131,14 @@ impl Detectors {
         }
         if which.has(Detector::PromptInjection) || which.has(Detector::CredentialInstructions) {
             let n = normalize::normalize(text);
+            // One pass decides whether any rule of either detector can match.
+            let rules_may_match = RULE_GATE.is_match(&n.text);
             if which.has(Detector::PromptInjection) {
                 let mut inj = self.injection;
                 inj.use_model &= which.0 & NO_MODEL == 0;
-                out.extend(inj.scan(&n));
+                out.extend(inj.scan_gated(&n, rules_may_match));
             }
-            if which.has(Detector::CredentialInstructions) {
+            if rules_may_match && which.has(Detector::CredentialInstructions) {
                 out.extend(instructions::scan(&n.text).into_iter().map(|mut f| {
                     (f.start, f.end) = n.original(f.start, f.end);
                     f
