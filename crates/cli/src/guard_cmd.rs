@@ -11,9 +11,14 @@ use warden_detect::{Detectors, Which, eval};
 #[derive(clap::Subcommand, Debug)]
 pub enum GuardCommand {
     /// Precision, recall, F1, FPR and recall at 1% FPR of the prompt-injection
-    /// detector on `{"text", "label"}` lines (label 1 = injection).
+    /// detector on `{"text", "label"}` lines (label 1 = injection); with
+    /// `--secrets`, recall and false positives of the secret detector on a
+    /// corpus of `{"text", "label", "type", "context", "secret"}` lines.
     Eval {
         file: PathBuf,
+        /// Evaluate the secret detector (default rules) instead.
+        #[arg(long)]
+        secrets: bool,
         /// Score at or above which a text counts as an injection [default: the shipped threshold].
         #[arg(long)]
         threshold: Option<f32>,
@@ -32,7 +37,37 @@ pub enum GuardCommand {
 
 pub fn guard(c: GuardCommand) -> anyhow::Result<()> {
     match c {
-        GuardCommand::Eval { file, threshold, rules_only, json } => {
+        GuardCommand::Eval { file, secrets: true, json, .. } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let cases = eval::read_secret_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let q = eval::secrets(&warden_detect::SecretRules::defaults(), &cases);
+            if json {
+                println!("{}", serde_json::to_string(&q)?);
+                return Ok(());
+            }
+            println!(
+                "{}: {} positives, {} hard negatives\n  recall {:.3} ({} found)  false positives {:.3} ({})",
+                file.display(),
+                q.positives,
+                q.negatives,
+                q.recall,
+                q.found,
+                q.fpr,
+                q.false_positives
+            );
+            let mut tally = std::collections::BTreeMap::<&str, usize>::new();
+            for m in &q.misses {
+                *tally.entry(m.as_str()).or_default() += 1;
+            }
+            for (what, n) in tally {
+                println!("  missed {n}: {what}");
+            }
+            for f in &q.false_alarms {
+                println!("  false positive: {f}");
+            }
+            Ok(())
+        }
+        GuardCommand::Eval { file, threshold, rules_only, json, .. } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let inj = warden_detect::Injection { use_model: !rules_only, ..Default::default() };
             let threshold = threshold.unwrap_or(inj.threshold);

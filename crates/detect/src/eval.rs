@@ -69,6 +69,76 @@ pub fn quality(scored: &[(f32, bool)], threshold: f32) -> Quality {
     }
 }
 
+/// One line of a labelled secret corpus (`scripts/make-secret-corpus.py`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SecretCase {
+    pub text: String,
+    /// 1: the text holds a secret.
+    pub label: u8,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub context: String,
+    /// Positives: the secret as it appears in `text`.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Secret-detection figures: recall on positives, false-positive rate on the
+/// hard negatives, and what was missed or wrongly found (`type/context`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SecretQuality {
+    pub positives: usize,
+    pub found: usize,
+    pub recall: f64,
+    pub negatives: usize,
+    pub false_positives: usize,
+    pub fpr: f64,
+    pub misses: Vec<String>,
+    pub false_alarms: Vec<String>,
+}
+
+/// Reads corpus lines; an error names the line.
+pub fn read_secret_cases(text: &str) -> Result<Vec<SecretCase>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", n + 1)))
+        .collect()
+}
+
+/// A positive counts as found when a finding covers part of its secret; a
+/// negative is a false positive when anything is found in it.
+pub fn secrets(rules: &crate::SecretRules, cases: &[SecretCase]) -> SecretQuality {
+    let mut q = SecretQuality::default();
+    for c in cases {
+        let findings = rules.scan(&c.text);
+        if c.label == 1 {
+            q.positives += 1;
+            let span = c.secret.as_deref().and_then(|s| c.text.find(s).map(|at| (at, at + s.len())));
+            let hit = match span {
+                Some((s, e)) => findings.iter().any(|f| f.start < e && s < f.end),
+                None => !findings.is_empty(),
+            };
+            if hit {
+                q.found += 1;
+            } else {
+                q.misses.push(format!("{}/{}", c.kind, c.context));
+            }
+        } else {
+            q.negatives += 1;
+            if let Some(f) = findings.first() {
+                q.false_positives += 1;
+                q.false_alarms.push(format!("{} (found {})", c.kind, f.kind));
+            }
+        }
+    }
+    let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    q.recall = div(q.found, q.positives);
+    q.fpr = div(q.false_positives, q.negatives);
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
