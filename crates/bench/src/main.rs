@@ -17,6 +17,7 @@
 //! Prints a Markdown table. Every request's response is checked.
 
 mod passthrough;
+mod ttft;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -279,6 +280,15 @@ async fn wait_up(addr: SocketAddr) -> anyhow::Result<()> {
     bail!("{addr} did not come up")
 }
 
+/// `warden token hash` of `token`: what an agent's `token_sha256` holds.
+fn token_hash(warden: &str, token: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut child =
+        Command::new(warden).args(["token", "hash"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+    child.stdin.take().context("stdin")?.write_all(token.as_bytes())?;
+    Ok(String::from_utf8(child.wait_with_output()?.stdout)?.trim().to_string())
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
@@ -288,6 +298,10 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("passthrough") {
         // Internal: `warden-bench passthrough LISTEN UPSTREAM_BASE`, spawned by the harness itself.
         return passthrough::run(argv[2].parse()?, argv[3].clone());
+    }
+    if argv.get(1).map(String::as_str) == Some("ttft") {
+        let a = ttft::TtftArgs::parse_from(argv[1..].iter());
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(ttft::run(a));
     }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(harness(Args::parse()))
 }
@@ -309,14 +323,7 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     );
     wait_up(up_addr).await?;
     let token = "bench-token-0123456789abcdef";
-    let hash = {
-        let out =
-            Command::new(&a.warden).args(["token", "hash"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        use std::io::Write;
-        let mut out = out;
-        out.stdin.take().unwrap().write_all(token.as_bytes())?;
-        String::from_utf8(out.wait_with_output()?.stdout)?.trim().to_string()
-    };
+    let hash = token_hash(&a.warden, token)?;
     let dir = std::env::temp_dir().join(format!("warden-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let write_cfg = |name: &str, audit: bool| -> anyhow::Result<std::path::PathBuf> {

@@ -11,6 +11,8 @@
 //! - `[[badtool]]` — propose a call whose arguments are not JSON;
 //! - `[[error:STATUS]]` — fail with that HTTP status and an OpenAI error body;
 //! - `[[slow:MS]]` — wait MS between streamed chunks;
+//! - `[[gap:MS]]` — send everything up to the first text chunk at once, then
+//!   wait MS before each later chunk (time to first token without timer noise);
 //! - anything else — `echo: <text>`.
 //!
 //! `GET /stub/requests` returns every request received (method, path,
@@ -110,6 +112,7 @@ struct Script {
     tools: Vec<(String, String)>,
     error: Option<u16>,
     slow: Duration,
+    gap: Duration,
 }
 
 fn directive<'a>(s: &'a str, name: &str) -> Vec<&'a str> {
@@ -147,6 +150,7 @@ fn script(directives: &str, prompt: &str) -> Script {
         tools,
         error: directive(directives, "error").first().and_then(|s| s.parse().ok()),
         slow: Duration::from_millis(directive(directives, "slow").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
+        gap: Duration::from_millis(directive(directives, "gap").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
     }
 }
 
@@ -166,14 +170,25 @@ fn tokens(s: &str) -> u64 {
     s.len().div_ceil(4) as u64
 }
 
-/// Sends `events` as SSE, `slow` apart; counts a stream dropped by the client.
-fn sse(st: &Stub, events: Vec<String>, slow: Duration) -> Response {
+/// Sends `events` as SSE, `slow` apart (and `gap` apart after the first
+/// text chunk); counts a stream dropped by the client.
+fn sse(st: &Stub, events: Vec<String>, sc: &Script) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(4);
     let st = st.clone();
+    let (slow, gap) = (sc.slow, sc.gap);
+    let first_text = events
+        .iter()
+        .position(|e| {
+            (e.contains("\"content\":\"") && !e.contains("\"content\":\"\"")) || e.contains("output_text.delta")
+        })
+        .unwrap_or(0);
     tokio::spawn(async move {
-        for e in events {
+        for (i, e) in events.into_iter().enumerate() {
             if !slow.is_zero() {
                 tokio::time::sleep(slow).await;
+            }
+            if i > first_text && !gap.is_zero() {
+                tokio::time::sleep(gap).await;
             }
             if tx.send(Ok(Bytes::from(e))).await.is_err() {
                 st.abandoned.fetch_add(1, Ordering::Relaxed);
@@ -261,7 +276,7 @@ async fn chat(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Response {
         ev.push(format!("data: {c}\n\n"));
     }
     ev.push("data: [DONE]\n\n".into());
-    sse(&st, ev, sc.slow)
+    sse(&st, ev, &sc)
 }
 
 async fn responses(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Response {
@@ -356,5 +371,5 @@ async fn responses(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Respons
         push("response.output_item.done", json!({"output_index": oi, "item": item}));
     }
     push("response.completed", json!({"response": full("completed", output)}));
-    sse(&st, ev, sc.slow)
+    sse(&st, ev, &sc)
 }

@@ -148,6 +148,8 @@ struct Rule {
 pub struct SecretRules {
     rules: Vec<Rule>,
     keywords: AhoCorasick,
+    /// The keywords, lower-cased (for [`SecretRules::plain_word_may_leave`]).
+    keyword_list: Vec<String>,
     /// Keyword pattern index → the rules it enables.
     keyword_rules: Vec<Vec<usize>>,
     always: Vec<usize>,
@@ -235,7 +237,15 @@ impl SecretRules {
             .match_kind(MatchKind::Standard)
             .build(&kw)
             .map_err(|e| format!("keywords: {e}"))?;
-        Ok(SecretRules { rules, keywords, keyword_rules, always, global, title: file.title.unwrap_or_default() })
+        Ok(SecretRules {
+            rules,
+            keywords,
+            keyword_list: kw,
+            keyword_rules,
+            always,
+            global,
+            title: file.title.unwrap_or_default(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -244,6 +254,35 @@ impl SecretRules {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Whether `word`, the unfinished last word of streamed text, may be
+    /// released before the next chunk arrives (so the first token is not held
+    /// back for the second). Only a short run of ASCII letters qualifies,
+    /// and only when it cannot begin a secret: it is no prefix of a keyword
+    /// and holds none, it does not stand where a value goes (after `:`, `=`,
+    /// a quote or a bracket, or after a credential word such as `Bearer`),
+    /// and every rule is keyword-gated. `before` is the text preceding it.
+    pub fn plain_word_may_leave(&self, before: &str, word: &str) -> bool {
+        if !self.always.is_empty()
+            || word.is_empty()
+            || word.len() > 24
+            || !word.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return false;
+        }
+        let lw = word.to_ascii_lowercase();
+        if self.keyword_list.iter().any(|k| k.starts_with(&lw) || lw.contains(k.as_str())) {
+            return false;
+        }
+        let before = before.trim_end();
+        if before.ends_with([':', '=', '"', '\'', '`', '(', '[', '{', '<', '/', '@', '-', '_', '.']) {
+            return false;
+        }
+        let prev = before.rsplit(char::is_whitespace).next().unwrap_or("");
+        let prev = prev.trim_end_matches([',', ';', '!', '?']).to_ascii_lowercase();
+        let credential_word = ["bearer", "basic", "token", "key", "password", "passwd", "secret", "pass", "pwd"];
+        !(credential_word.contains(&prev.as_str()) || self.keyword_list.iter().any(|k| prev.ends_with(k.as_str())))
     }
 
     /// Every secret in `text`.

@@ -2,7 +2,10 @@
 //! scanned together with a short overlap of what was already released, so a
 //! pattern split across chunks is still found; only the bytes a pattern
 //! could still complete are held back: the trailing run of non-space
-//! characters (a key, a URL), or an unterminated PEM block.
+//! characters (a key, a URL), or an unterminated PEM block. A trailing word
+//! the caller judges harmless (plain letters that cannot begin a secret, see
+//! [`crate::SecretRules::plain_word_may_leave`]) leaves at once, so the first
+//! token reaches the agent without waiting for the second.
 
 use crate::finding::Finding;
 
@@ -42,14 +45,35 @@ impl StreamScan {
         StreamScan::default()
     }
 
-    pub fn push(&mut self, chunk: &str, scan: &dyn Fn(&str) -> Vec<Finding>) -> Released {
+    /// `may_leave(before, word)`: whether the unfinished last word may be
+    /// released now (`before`: up to 64 bytes preceding it).
+    pub fn push(
+        &mut self,
+        chunk: &str,
+        scan: &dyn Fn(&str) -> Vec<Finding>,
+        may_leave: &dyn Fn(&str, &str) -> bool,
+    ) -> Released {
         self.pending.push_str(chunk);
-        self.release(false, scan)
+        let mut cut = self.hold_from();
+        if cut < self.pending.len() && self.word_may_leave(cut, may_leave) {
+            cut = self.pending.len();
+        }
+        self.release(cut, false, scan)
+    }
+
+    fn word_may_leave(&self, start: usize, may_leave: &dyn Fn(&str, &str) -> bool) -> bool {
+        let word = &self.pending[start..];
+        let mut before = String::with_capacity(64);
+        if start < 64 {
+            before.push_str(&self.tail[floor_boundary(&self.tail, self.tail.len().saturating_sub(64 - start))..]);
+        }
+        before.push_str(&self.pending[floor_boundary(&self.pending, start.saturating_sub(64))..start]);
+        may_leave(&before, word)
     }
 
     /// The end of the stream: everything left is released.
     pub fn finish(&mut self, scan: &dyn Fn(&str) -> Vec<Finding>) -> Released {
-        self.release(true, scan)
+        self.release(self.pending.len(), true, scan)
     }
 
     fn hold_from(&self) -> usize {
@@ -65,8 +89,7 @@ impl StreamScan {
         if p.len() - start > MAX_HOLD_WORD { floor_boundary(p, p.len() - MAX_HOLD_WORD) } else { start }
     }
 
-    fn release(&mut self, all: bool, scan: &dyn Fn(&str) -> Vec<Finding>) -> Released {
-        let mut cut = if all { self.pending.len() } else { self.hold_from() };
+    fn release(&mut self, mut cut: usize, all: bool, scan: &dyn Fn(&str) -> Vec<Finding>) -> Released {
         if cut == 0 && !all {
             return Released::default();
         }
@@ -114,7 +137,7 @@ mod tests {
         let mut out = String::new();
         let mut found = Vec::new();
         for piece in ["Here is the token: ", &key[..10], &key[10..25], &key[25..], " and more text."] {
-            let r = s.push(piece, &scan);
+            let r = s.push(piece, &scan, &|b, w| rules.plain_word_may_leave(b, w));
             // Any part of the key leaves only together with the finding that covers it.
             if r.text.contains("ghp_") {
                 assert_eq!(r.findings.len(), 1, "released unjudged: {:?}", r.text);
@@ -132,5 +155,27 @@ mod tests {
         out.push_str(&r.text);
         assert_eq!(out, format!("Here is the token: {key} and more text."));
         assert_eq!(found, vec![(19, 19 + key.len())]);
+    }
+
+    #[test]
+    fn a_plain_first_word_leaves_at_once_but_a_possible_secret_waits() {
+        let rules = SecretRules::defaults();
+        let scan = |t: &str| rules.scan(t);
+        let leave = |b: &str, w: &str| rules.plain_word_may_leave(b, w);
+        let mut s = StreamScan::new();
+        assert_eq!(s.push("Hell", &scan, &leave).text, "Hell", "the first token is not held for the second");
+        assert_eq!(s.push("o the", &scan, &leave).text, "o the");
+        // A keyword prefix, a value position, a credential word: held.
+        assert_eq!(s.push(" gh", &scan, &leave).text, " ");
+        let mut s = StreamScan::new();
+        assert_eq!(s.push("password: Abc", &scan, &leave).text, "password: ");
+        let mut s = StreamScan::new();
+        assert_eq!(s.push("Authorization: Bearer Xyz", &scan, &leave).text, "Authorization: Bearer ");
+        let mut s = StreamScan::new();
+        assert_eq!(s.push("use ab12", &scan, &leave).text, "use ", "digits: held");
+        // A user rule without keywords could begin anywhere: nothing leaves early.
+        let own = SecretRules::parse("[[rules]]\nid = \"x\"\nregex = 'zz[a-z]{20}'\n").unwrap();
+        let mut s = StreamScan::new();
+        assert_eq!(s.push("Hello", &|t: &str| own.scan(t), &|b, w| own.plain_word_may_leave(b, w)).text, "");
     }
 }

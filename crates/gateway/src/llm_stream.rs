@@ -14,6 +14,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use warden_detect::Detector;
 use warden_detect::stream::StreamScan;
 
 use crate::guard::Direction;
@@ -178,9 +179,14 @@ impl Relay {
         let gw = self.call.gw.clone();
         let which = gw.guard.which(Direction::Output);
         let scan = |t: &str| gw.guard.detectors.scan(t, which);
+        // Personal data (a name before an `@`) can begin with any word: with
+        // PII screened on output, every unfinished word waits.
+        let may_leave = |before: &str, word: &str| {
+            !which.has(Detector::Pii) && gw.guard.detectors.secrets.plain_word_may_leave(before, word)
+        };
         let entry = self.text.entry(key).or_insert_with(|| (StreamScan::new(), String::new()));
         let r = match delta {
-            Some(d) => entry.0.push(d, &scan),
+            Some(d) => entry.0.push(d, &scan, &may_leave),
             None => entry.0.finish(&scan),
         };
         let out =
