@@ -63,10 +63,15 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
+        Env::start_with(|c| c).await
+    }
+
+    /// With the config edited by `edit`.
+    async fn start_with(edit: fn(String) -> String) -> Env {
         // SAFETY: set once, before the gateway reads it; tests in this file share the value.
         unsafe { std::env::set_var("WARDEN_TEST_STUB_KEY", UPSTREAM_KEY) };
         let stub = stub().await;
-        let tg = TestGateway::start(&config(stub)).await;
+        let tg = TestGateway::start(&edit(config(stub))).await;
         Env { tg, stub, http: reqwest::Client::new() }
     }
 
@@ -350,4 +355,27 @@ async fn budgets_and_disconnects() {
         }
     })
     .await;
+}
+
+/// Fail closed: a text the detectors cannot screen (here: over
+/// `guardrails.max_scan_bytes`) is refused, never passed on unscreened, even
+/// though every detector it would have met is only set to flag or redact.
+#[tokio::test]
+async fn an_unscreenable_message_is_refused_not_passed() {
+    let e = Env::start_with(|c| c.replace("guardrails:\n", "guardrails:\n  max_scan_bytes: 4096\n")).await;
+    let before = e.upstream_requests().await.len();
+    let big = "please summarise the build log ".repeat(200);
+    let body = json!({"model": "small", "messages": [{"role": "user", "content": big}]});
+    let (s, v) = e.post(TOKEN, "/v1/chat/completions", body).await;
+    assert_eq!(s, 400, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("cannot be screened"), "{v}");
+    assert_eq!(e.upstream_requests().await.len(), before, "nothing reached the model");
+    let r = e.records().await;
+    let last = r.iter().rfind(|r| r.entry == "llm").expect("an llm record");
+    assert_eq!(last.verdict, "deny");
+    assert!(last.comment.contains("guardrail/screening_failed"), "{}", last.comment);
+    // A small message still goes through.
+    let (s, v) = e.post(TOKEN, "/v1/chat/completions", chat("[[say:ok]]")).await;
+    assert_eq!(s, 200, "{v}");
 }

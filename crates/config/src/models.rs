@@ -74,6 +74,9 @@ pub struct GuardrailsConfig {
     pub injection_threshold: Option<Num<f64>>,
     /// Messages whose scan results are remembered (the history of long conversations).
     pub cache_entries: Num<u64>,
+    /// The largest single text the detectors screen. A larger one cannot be
+    /// screened and is refused (fail closed), as is any text a detector fails on.
+    pub max_scan_bytes: Num<u64>,
     /// How long a model's answer is held while a human decides on a tool call it
     /// proposed (`require_approval`); undecided by then, the call is removed.
     pub proposed_call_wait_secs: Num<f64>,
@@ -91,6 +94,7 @@ impl Default for GuardrailsConfig {
             secret_rules_file: None,
             injection_threshold: None,
             cache_entries: Num(20_000),
+            max_scan_bytes: Num(8 << 20),
             proposed_call_wait_secs: Num(120.0),
         }
     }
@@ -161,6 +165,9 @@ pub(crate) fn validate(c: &crate::Config) -> Result<(), String> {
         && !(0.0..=1.0).contains(&t.0)
     {
         return Err("guardrails.injection_threshold: must be between 0 and 1".into());
+    }
+    if c.guardrails.max_scan_bytes.0 == 0 {
+        return Err("guardrails.max_scan_bytes: must be at least 1".into());
     }
     for (who, b) in std::iter::once(("default".to_string(), &c.budgets.default))
         .chain(c.budgets.agents.iter().map(|(k, v)| (format!("agents.{k}"), v)))

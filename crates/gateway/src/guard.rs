@@ -93,7 +93,17 @@ pub struct Guard {
     actions: Vec<(Detector, GuardAction, GuardAction)>,
     which: [Which; 2],
     cache: ScanCache,
+    max_scan_bytes: usize,
     meters: Arc<Meters>,
+}
+
+/// The detector name of a screening failure; its action is always block.
+pub const FAILED: &str = "guardrail";
+
+/// A text the detectors could not screen, as a finding that blocks: fail
+/// closed, through the same paths as any other block.
+pub(crate) fn failure(text: &str, why: String) -> Finding {
+    Finding { detector: FAILED, kind: "screening_failed".into(), start: 0, end: text.len(), score: 1.0, evidence: why }
 }
 
 impl Guard {
@@ -132,11 +142,15 @@ impl Guard {
             actions,
             which,
             cache: ScanCache::new(cfg.cache_entries.0 as usize),
+            max_scan_bytes: cfg.max_scan_bytes.0 as usize,
             meters,
         })
     }
 
     fn action(&self, detector: &str, dir: Direction) -> GuardAction {
+        if detector == FAILED {
+            return GuardAction::Block;
+        }
         self.actions
             .iter()
             .find(|(d, _, _)| d.as_str() == detector)
@@ -160,9 +174,21 @@ impl Guard {
         if let Some(f) = self.cache.get(key) {
             return f;
         }
-        let f: Arc<[Finding]> = Arc::from(self.detectors.scan(text, which));
-        self.cache.put(key, f.clone());
-        f
+        match self.scan(text, which) {
+            Ok(found) => {
+                let f: Arc<[Finding]> = Arc::from(found);
+                self.cache.put(key, f.clone());
+                f
+            }
+            // Not cached: the next attempt screens again.
+            Err(why) => Arc::from(vec![failure(text, why)]),
+        }
+    }
+
+    /// The detectors over `text`; an error when they cannot screen it (too
+    /// large, or a detector failed).
+    pub fn scan(&self, text: &str, which: Which) -> Result<Vec<Finding>, String> {
+        screened(text.len(), self.max_scan_bytes, || self.detectors.scan(text, which))
     }
 
     /// Notes the findings on `text` in `report`; returns the redacted text
@@ -220,5 +246,42 @@ impl Guard {
             Value::Object(o) => o.values_mut().for_each(|x| self.screen_json(x, dir, place, report)),
             _ => {}
         }
+    }
+}
+
+/// Runs `scan` unless the text is over the limit, and turns a detector's
+/// panic into an error instead of an unscreened pass.
+fn screened(len: usize, max: usize, scan: impl FnOnce() -> Vec<Finding>) -> Result<Vec<Finding>, String> {
+    if len > max {
+        return Err(format!(
+            "the text ({len} bytes) is larger than guardrails.max_scan_bytes ({max}) and cannot be screened"
+        ));
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(scan)).map_err(|p| {
+        let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+        format!("a detector failed ({}); the text was not screened", msg.unwrap_or_else(|| "panic".into()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_or_overloaded_detector_blocks() {
+        let err = screened(10, 100, || panic!("regex exploded")).unwrap_err();
+        assert!(err.contains("regex exploded"), "{err}");
+        let err = screened(101, 100, Vec::new).unwrap_err();
+        assert!(err.contains("max_scan_bytes"), "{err}");
+        assert_eq!(screened(10, 100, Vec::new), Ok(Vec::new()));
+
+        let cfg = GuardrailsConfig { max_scan_bytes: warden_config::Num(16), ..Default::default() };
+        let g = Guard::new(&cfg, Arc::new(Meters::default())).unwrap();
+        let mut report = Report::default();
+        // Even with every detector on `flag`, an unscreenable text is blocked.
+        g.screen("a text longer than sixteen bytes", Direction::Input, "messages[0]", &mut report);
+        let b = report.blocked().expect("blocked");
+        assert_eq!(b.finding.detector, FAILED);
+        assert!(b.finding.evidence.contains("cannot be screened"));
     }
 }

@@ -178,7 +178,7 @@ impl Relay {
     fn scan_delta(&mut self, key: (u64, u64), delta: Option<&str>, place: &str) -> Result<String, String> {
         let gw = self.call.gw.clone();
         let which = gw.guard.which(Direction::Output);
-        let scan = |t: &str| gw.guard.detectors.scan(t, which);
+        let scan = |t: &str| gw.guard.scan(t, which).unwrap_or_else(|why| vec![crate::guard::failure(t, why)]);
         // Personal data (a name before an `@`) can begin with any word: with
         // PII screened on output, every unfinished word waits.
         let may_leave = |before: &str, word: &str| {
