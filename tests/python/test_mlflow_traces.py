@@ -1,5 +1,5 @@
-"""Traces of governed MCP calls, exported over OTLP/HTTP to a real MLflow
-tracking server and read back through MLflow's REST API.
+"""Traces of governed MCP calls and model calls, exported over OTLP/HTTP to a
+real MLflow tracking server and read back through MLflow's REST API.
 
 MLflow (`pip install mlflow`) runs with a SQLite backend store and accepts
 OTLP/HTTP protobuf at `/v1/traces` with the `x-mlflow-experiment-id` header.
@@ -7,6 +7,10 @@ The official MCP Python SDK client calls through Warden with a W3C
 `traceparent`; the test then finds that very trace in MLflow, with the span
 tree (entry → policy decision → upstream call) and the GenAI, MCP and
 `warden.*` attributes, and a denied call's trace with its verdict and rule.
+A chat completion through Warden's `/v1` (in front of the `warden demo-llm`
+stub, whose answer proposes an `exec` the policy denies) is traced too: the
+`chat <model>` entry span with the GenAI model and token attributes, and the
+guardrail scan, policy decision and upstream call under it.
 """
 
 import base64
@@ -28,6 +32,7 @@ from test_sdk_client import WARDEN, free_port, serve_warden, wait_port
 
 TOKEN = "mlflow-bot-token-0123456789"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+LLM_TRACE_ID = "5c0a2e4f6b8d4a1c9e7f3b2d1a0c8e6f"
 PARENT = "00f067aa0ba902b7"
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 
@@ -35,13 +40,16 @@ MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 @pytest.fixture(scope="module")
 def stack():
     tmp = Path(tempfile.mkdtemp())
-    mport, wport = free_port(), free_port()
+    mport, wport, lport = free_port(), free_port(), free_port()
     mlflow = subprocess.Popen(
         [MLFLOW, "server", "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db", "--host", "127.0.0.1",
          "--port", str(mport), "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs = [mlflow]
+    stub = subprocess.Popen([WARDEN, "demo-llm", "--listen", f"127.0.0.1:{lport}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [mlflow, stub]
     try:
+        wait_port(lport)
         wait_port(mport, timeout=120)
         base = f"http://127.0.0.1:{mport}"
         exp = None
@@ -62,15 +70,24 @@ upstreams:
     transport: stdio
     command: {WARDEN}
     args: [demo-upstream]
+models:
+  - name: stub
+    base_url: http://127.0.0.1:{lport}/v1
+    models: {{demo-small: stub-small}}
 agents:
   - name: traced-bot
     token_sha256: {hashlib.sha256(TOKEN.encode()).hexdigest()}
     allow_tools: ["*"]
+    allow_models: ["*"]
 policy:
   rules:
     - name: no-deletes
       match: {{tools: [delete_file]}}
       tier: high
+      action: deny
+    - name: no-exec
+      match: {{tools: [exec]}}
+      tier: critical
       action: deny
 telemetry:
   otlp:
@@ -80,7 +97,7 @@ telemetry:
 """)
         procs.append(serve_warden(cfg, wport, tmp / "data"))
         yield {"mlflow": base, "experiment": exp, "mcp": f"http://127.0.0.1:{wport}/mcp",
-               "base": f"http://127.0.0.1:{wport}"}
+               "base": f"http://127.0.0.1:{wport}", "stub": f"127.0.0.1:{lport}"}
     finally:
         for p in procs:
             p.terminate()
@@ -176,6 +193,55 @@ def test_mcp_calls_are_traced_into_mlflow(stack):
     m = httpx2.get(f"{stack['base']}/metrics", timeout=10).text
     exported = [l for l in m.splitlines() if l.startswith("warden_otlp_spans_exported_total")]
     assert exported and float(exported[0].split()[-1]) >= 5, exported
+
+
+def wait_trace(stack, trace_id, want):
+    trace, deadline = None, time.time() + 30
+    while time.time() < deadline:
+        trace = get_trace(stack, trace_id)
+        if want <= {s["name"] for s in (trace or {}).get("spans", [])}:
+            break
+        time.sleep(0.5)
+    return trace
+
+
+def test_a_model_call_is_traced_into_mlflow(stack):
+    script = '[[tool:exec {"command": "rm -rf ~/.ssh"}]]'
+    r = httpx2.post(f"{stack['base']}/v1/chat/completions", timeout=30, headers={
+        "Authorization": f"Bearer {TOKEN}", "traceparent": f"00-{LLM_TRACE_ID}-{PARENT}-01"},
+        json={"model": "demo-small", "messages": [
+            {"role": "system", "content": f"You are a helpful bot. {script}"},
+            {"role": "user", "content": "Please tidy up my home directory."}]})
+    assert r.status_code == 200, r.text
+    msg = r.json()["choices"][0]["message"]
+    assert not msg.get("tool_calls"), "the denied exec was removed"
+    assert "exec" in msg["content"] and "no-exec" in msg["content"], msg
+
+    trace = wait_trace(stack, f"tr-{LLM_TRACE_ID}", {"chat demo-small", "guardrail scan", "policy decision", "upstream stub"})
+    assert trace, "the model call's trace never reached MLflow"
+    spans = trace["spans"]
+    names = [s["name"] for s in spans]
+    assert names.count("chat demo-small") == 1, names
+    entry = next(s for s in spans if s["name"] == "chat demo-small")
+    assert b64_hex(entry["parent_span_id"]) == PARENT, "a child of the agent's span"
+    a = attrs(entry)
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.request.model"] == "demo-small"
+    assert int(a["gen_ai.usage.input_tokens"]) > 0 and int(a["gen_ai.usage.output_tokens"]) > 0, a
+    assert a["warden.agent"] == "traced-bot"
+    assert a["warden.entry"] == "llm"
+    assert "mcp.method.name" not in a, "not an MCP request"
+    children = {s["name"]: s for s in spans if s.get("parent_span_id") == entry["span_id"]}
+    assert {"guardrail scan", "policy decision", "upstream stub"} <= set(children), list(children)
+    d = attrs(children["policy decision"])
+    assert (d["gen_ai.tool.name"], d["warden.verdict"], d["warden.rule"], d["warden.risk_tier"]) == \
+        ("exec", "deny", "no-exec", "critical"), d
+    assert attrs(children["upstream stub"])["warden.upstream_status"] == "ok"
+
+    # The stub received the trace context: the upstream span's id as parent.
+    seen = httpx2.get(f"http://{stack['stub']}/stub/requests", timeout=10).json()
+    tp = seen[-1]["traceparent"]
+    assert tp == f"00-{LLM_TRACE_ID}-{b64_hex(children['upstream stub']['span_id'])}-01", tp
 
 
 def test_traces_search_finds_warden_traces_by_experiment(stack):

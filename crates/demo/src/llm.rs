@@ -59,8 +59,10 @@ fn error(status: u16, message: &str) -> Response {
 }
 
 fn record(st: &Stub, path: &str, h: &HeaderMap, body: &Value) {
-    let auth = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    st.log.lock().unwrap().push(json!({"path": path, "authorization": auth, "body": body}));
+    let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    st.log.lock().unwrap().push(
+        json!({"path": path, "authorization": header("authorization"), "traceparent": header("traceparent"), "body": body}),
+    );
 }
 
 async fn requests(State(st): State<Stub>) -> axum::Json<Value> {

@@ -187,7 +187,11 @@ pub async fn commit(gw: &Gateway, mut rec: Record, trace: Option<&Trace>) -> Res
     gw.custody.screen_record(&mut rec);
     let tier = if rec.tier.is_empty() { "none" } else { rec.tier.as_str() };
     gw.meters.requests.inc(&[&rec.entry, &rec.agent, &rec.verdict, tier]);
-    if let Some(t) = trace.filter(|t| t.recording()) {
+    // A tool call a model proposed belongs to the model request's trace: its
+    // decision is a "policy decision" child span there, and the request's own
+    // record ends the entry span.
+    let proposed_in_answer = rec.entry == Entry::Llm.as_str() && rec.kind == "decision";
+    if let Some(t) = trace.filter(|t| t.recording() && !proposed_in_answer) {
         finish_trace(t, &rec);
     }
     gw.audit.commit(rec).await.map(|_| ())
@@ -196,8 +200,8 @@ pub async fn commit(gw: &Gateway, mut rec: Record, trace: Option<&Trace>) -> Res
 /// The entry span, named and attributed per the OpenTelemetry GenAI and MCP conventions.
 fn finish_trace(t: &Trace, rec: &Record) {
     use crate::otlp::{i, s};
+    let model_call = rec.kind == "llm";
     let mut attrs = vec![
-        s("mcp.method.name", rec.method.as_str()),
         s("warden.entry", rec.entry.as_str()),
         s("warden.agent", rec.agent.as_str()),
         s("warden.verdict", rec.verdict.as_str()),
@@ -205,8 +209,16 @@ fn finish_trace(t: &Trace, rec: &Record) {
         s("warden.risk_tier", rec.tier.as_str()),
         i("warden.latency_us", rec.latency_us as i64),
     ];
+    if rec.entry == "mcp" {
+        attrs.push(s("mcp.method.name", rec.method.as_str()));
+    }
     if !rec.session.is_empty() {
         attrs.push(s("mcp.session.id", rec.session.as_str()));
+    }
+    // GenAI semantic conventions: `chat` or `embeddings`, named `{operation} {model}`.
+    let operation = if rec.method == "embeddings" { "embeddings" } else { "chat" };
+    if model_call {
+        attrs.push(s("gen_ai.operation.name", operation));
     }
     if rec.method == "tools/call" || rec.kind == "decision" {
         attrs.push(s("gen_ai.operation.name", "execute_tool"));
@@ -228,7 +240,13 @@ fn finish_trace(t: &Trace, rec: &Record) {
     let failed = !rec.upstream_status.is_empty() && rec.upstream_status != "ok";
     let error = (refused || failed)
         .then(|| if refused { format!("{}: {}", rec.verdict, rec.reason) } else { rec.upstream_status.clone() });
-    let name = if rec.tool.is_empty() { rec.method.clone() } else { format!("{} {}", rec.method, rec.tool) };
+    let name = if model_call {
+        format!("{operation} {}", rec.model)
+    } else if rec.tool.is_empty() {
+        rec.method.clone()
+    } else {
+        format!("{} {}", rec.method, rec.tool)
+    };
     t.finish(&name, attrs, error);
 }
 
@@ -267,6 +285,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
             s("warden.rule", d.rule.as_str()),
             s("warden.risk_tier", d.tier.as_str()),
             s("warden.reason", d.reason.as_str()),
+            s("gen_ai.tool.name", a.tool.as_str()),
         ];
         a.trace.child(crate::otlp::new_span_id(), "policy decision", crate::otlp::Kind::Internal, started, attrs, None);
     }

@@ -180,6 +180,8 @@ pub(crate) struct Call {
     pub(crate) output_tokens: u64,
     pub(crate) upstream_status: String,
     pub(crate) upstream_us: u64,
+    /// The upstream call's span: its id (sent as `traceparent`) and start.
+    pub(crate) upstream_span: Option<([u8; 8], u64)>,
 }
 
 impl Call {
@@ -231,6 +233,16 @@ impl Call {
             if let Err(e) = self.gw.store.usage_add(&u).await {
                 tracing::error!(agent = %agent, error = %e, "model usage could not be recorded");
             }
+        }
+        if let Some((id, start)) = self.upstream_span {
+            let up = &self.gw.models.upstreams[self.upstream].name;
+            let error = (self.upstream_status != "ok").then(|| self.upstream_status.clone());
+            let attrs = vec![
+                crate::otlp::s("warden.upstream", up.as_str()),
+                crate::otlp::s("warden.upstream_status", self.upstream_status.as_str()),
+                crate::otlp::s("gen_ai.request.model", self.model.as_str()),
+            ];
+            self.trace.child(id, &format!("upstream {up}"), crate::otlp::Kind::Client, start, attrs, error);
         }
         self.gw.meters.overhead.observe(
             &["llm"],
@@ -412,8 +424,19 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         output_tokens: 0,
         upstream_status: String::new(),
         upstream_us: 0,
+        upstream_span: None,
     };
-    if let Err(m) = screen_input(&gw, api, &mut body, &mut call.report) {
+    let scan_started = crate::otlp::now_ns();
+    let screened = screen_input(&gw, api, &mut body, &mut call.report);
+    call.trace.child(
+        crate::otlp::new_span_id(),
+        "guardrail scan",
+        crate::otlp::Kind::Internal,
+        scan_started,
+        vec![crate::otlp::i("warden.guardrail.findings", call.report.noted.len() as i64)],
+        call.report.blocked().map(|n| format!("blocked: {}/{}", n.finding.detector, n.finding.kind)),
+    );
+    if let Err(m) = screened {
         return bad_request(m);
     }
     if let Some(n) = call.report.blocked() {
@@ -451,6 +474,10 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
     if !stream {
         req = req.timeout(up.request);
     }
+    // W3C trace context to the model upstream, under the upstream call's span.
+    let span = crate::otlp::new_span_id();
+    call.upstream_span = Some((span, crate::otlp::now_ns()));
+    req = req.header("traceparent", call.trace.ctx.header_for(&hex::encode(span)));
     let sent = Instant::now();
     let resp = match req.send().await {
         Ok(r) => r,
