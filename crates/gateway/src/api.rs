@@ -709,6 +709,17 @@ mod tests {
         documented.sort();
         routed.sort();
         assert_eq!(documented, routed);
+        // The model proxy's routes (llm.rs) are documented too, with OpenAI-shaped errors.
+        let mut v1: Vec<String> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with("/v1/"))
+            .flat_map(|(p, item)| item.as_object().unwrap().keys().map(move |m| format!("{m} {p}")))
+            .collect();
+        v1.sort();
+        assert_eq!(v1, ["get /v1/models", "post /v1/chat/completions", "post /v1/embeddings", "post /v1/responses"]);
+        assert!(doc["paths"]["/v1/chat/completions"]["post"]["responses"]["429"]["content"].is_object());
         // Every admin operation documents its security and its error shape.
         for (m, p) in ROUTES {
             let op = &doc["paths"][p][m];
