@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md's detector figures: speed on one core (22 KB request
 # cold and with history cached, throughput), then prompt-injection quality on
-# the validation splits at the shipped threshold.
+# the validation splits at the shipped threshold, then secret detection on
+# the labelled corpus (scripts/make-secret-corpus.py). Streaming time to first
+# token is `bench/run.sh`'s sibling: `target/release/warden-bench ttft`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${WARDEN_PI_DATA:-../shared/data/prompt-injection}
@@ -10,3 +12,4 @@ taskset -c 0 cargo run --release --locked -q -p warden-detect --example detect_s
 for f in "$DATA/slabs-validation.jsonl" "$DATA/neuralchemy-validation.jsonl"; do
   target/release/warden guard eval "$f"
 done
+target/release/warden guard eval --secrets crates/detect/corpus/secrets.jsonl
