@@ -16,6 +16,7 @@ use warden_mcp::CallEvent;
 use crate::Gateway;
 use crate::catalog::{Catalog, Section};
 use crate::govern::{self, Action, Entry, Gate};
+use crate::guard::{Direction, Report};
 use crate::otlp::Trace;
 use crate::session::{Session, log_level_rank};
 
@@ -344,6 +345,43 @@ fn finish(
     }
 }
 
+/// The guardrails over an upstream's answer (`Guard::screen_mcp_result`):
+/// findings go into the record; a block replaces the answer — a tool's
+/// result with an error result naming the finding, anything else with a
+/// JSON-RPC error — and the record's verdict becomes `deny`.
+fn screen_result(gw: &Gateway, rec: &mut Record, resp: &mut Value) {
+    let Some(result) = resp.get_mut("result") else { return };
+    let mut report = Report::default();
+    gw.guard.screen_mcp_result(&rec.method, result, &mut report);
+    if report.noted.is_empty() {
+        return;
+    }
+    rec.comment = join_comment(&rec.comment, &report.comment());
+    let Some(n) = report.blocked() else { return };
+    let msg = format!(
+        "Blocked by Warden: the upstream's answer contained {} ({}) in {}: {}",
+        n.finding.detector, n.finding.kind, n.place, n.finding.evidence
+    );
+    tracing::warn!(agent = %rec.agent, method = %rec.method, tool = %rec.tool, detector = n.finding.detector, "an upstream answer was blocked by a guardrail");
+    rec.verdict = "deny".into();
+    rec.rule = format!("guardrail:{}", n.finding.detector);
+    rec.reason = msg.clone();
+    let id = resp.get("id").cloned().unwrap_or(Value::Null);
+    *resp = if rec.method == "tools/call" {
+        json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": msg}], "isError": true}})
+    } else {
+        jsonrpc::error_with_data(&id, jsonrpc::POLICY_DENIED, &msg, json!({"verdict": "deny", "rule": rec.rule}))
+    };
+}
+
+fn join_comment(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}; {b}"),
+    }
+}
+
 /// One request on its way to an upstream.
 struct Call {
     upstream: usize,
@@ -385,6 +423,8 @@ async fn recorded(
         None if resp.pointer("/result/isError") == Some(&Value::Bool(true)) => "tool_error".into(),
         None => "ok".into(),
     };
+    // Stage 8, the detectors: what the upstream says is headed into a model.
+    screen_result(gw, &mut rec, &mut resp);
     let total = started.elapsed();
     rec.latency_us = total.as_micros() as u64;
     rec.upstream_us = up_time.as_micros() as u64;
@@ -508,6 +548,29 @@ async fn governed_call(
     call: Call,
     rec: Record,
 ) -> Reply {
+    // Stage 3 on the arguments, screened as model output (the model wrote
+    // them), as for a tool call proposed at `/v1`.
+    let (mut call, mut rec) = (call, rec);
+    let mut report = Report::default();
+    if let Some(args) = call.params.get_mut("arguments") {
+        gw.guard.screen_json(args, Direction::Output, &format!("tools/call {tool} arguments"), &mut report);
+    }
+    rec.comment = join_comment(&rec.comment, &report.comment());
+    if let Some(n) = report.blocked() {
+        let msg = format!(
+            "Refused by Warden: the arguments of {tool} contain {} ({}): {}",
+            n.finding.detector, n.finding.kind, n.finding.evidence
+        );
+        rec.verdict = "deny".into();
+        rec.rule = format!("guardrail:{}", n.finding.detector);
+        let resp = jsonrpc::error_with_data(
+            &call.id,
+            jsonrpc::POLICY_DENIED,
+            &msg,
+            json!({"verdict": "deny", "rule": rec.rule}),
+        );
+        return answered(gw, rec, call.started, resp, &call.trace).await;
+    }
     let action = Action {
         entry: Entry::Mcp,
         agent: s.agent(),

@@ -185,6 +185,7 @@ pub fn decided(mut rec: Record, d: &Decision, verdict: &str) -> Record {
 /// record. Err: it could not be committed.
 pub async fn commit(gw: &Gateway, mut rec: Record, trace: Option<&Trace>) -> Result<(), String> {
     gw.custody.screen_record(&mut rec);
+    gw.guard.redact_secrets(&mut rec.args);
     let tier = if rec.tier.is_empty() { "none" } else { rec.tier.as_str() };
     gw.meters.requests.inc(&[&rec.entry, &rec.agent, &rec.verdict, tier]);
     // A tool call a model proposed belongs to the model request's trace: its

@@ -234,6 +234,73 @@ impl Guard {
         (!redact.is_empty()).then(|| warden_detect::redact(text, &redact))
     }
 
+    /// Screens what an MCP upstream answered before it reaches the agent (and
+    /// so the agent's model): the text of `tools/call` content and structured
+    /// content, `resources/read` contents, `prompts/get` messages. Screened as
+    /// model input, the way a `tool` message is at `/v1`. Binary `data` and
+    /// `blob` fields are not text and are left alone.
+    pub fn screen_mcp_result(&self, method: &str, result: &mut Value, report: &mut Report) {
+        let dir = Direction::Input;
+        let text_at = |v: &mut Value, place: String, report: &mut Report| {
+            if let Some(Value::String(t)) = v.get_mut("text")
+                && let Some(r) = self.screen(t, dir, &place, report)
+            {
+                *t = r;
+            }
+        };
+        match method {
+            "tools/call" => {
+                if let Some(Value::Array(items)) = result.get_mut("content") {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        text_at(item, format!("result.content[{i}]"), report);
+                        if let Some(res) = item.get_mut("resource") {
+                            text_at(res, format!("result.content[{i}].resource"), report);
+                        }
+                    }
+                }
+                if let Some(sc) = result.get_mut("structuredContent") {
+                    self.screen_json(sc, dir, "result.structuredContent", report);
+                }
+            }
+            "resources/read" => {
+                if let Some(Value::Array(items)) = result.get_mut("contents") {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        text_at(item, format!("result.contents[{i}]"), report);
+                    }
+                }
+            }
+            "prompts/get" => {
+                if let Some(Value::Array(msgs)) = result.get_mut("messages") {
+                    for (i, m) in msgs.iter_mut().enumerate() {
+                        if let Some(c) = m.get_mut("content") {
+                            text_at(c, format!("result.messages[{i}].content"), report);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Redacts every secret the secret rules find in the strings of `v`,
+    /// whatever the configured actions: audit records never hold a credential,
+    /// even one that was only flagged. Returns how many strings changed.
+    pub fn redact_secrets(&self, v: &mut Value) -> usize {
+        match v {
+            Value::String(s) => {
+                let found = self.detectors.secrets.scan(s);
+                if found.is_empty() {
+                    return 0;
+                }
+                *s = warden_detect::redact(s, &found.iter().collect::<Vec<_>>());
+                1
+            }
+            Value::Array(a) => a.iter_mut().map(|x| self.redact_secrets(x)).sum(),
+            Value::Object(o) => o.values_mut().map(|x| self.redact_secrets(x)).sum(),
+            _ => 0,
+        }
+    }
+
     /// Screens every string in a JSON value in place (tool-call arguments).
     pub fn screen_json(&self, v: &mut Value, dir: Direction, place: &str, report: &mut Report) {
         match v {
