@@ -15,6 +15,19 @@ fn p(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * q) as usize]
 }
 
+/// MB/s of scanning `messages` over and over for `secs`.
+fn throughput(d: &Detectors, messages: &[String], which: Which, secs: f64) -> f64 {
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    while t.elapsed().as_secs_f64() < secs {
+        for m in messages {
+            std::hint::black_box(d.scan(m, which));
+            bytes += m.len();
+        }
+    }
+    bytes as f64 / t.elapsed().as_secs_f64() / 1e6
+}
+
 fn main() {
     let d = Detectors::default();
     let para = "You are an autonomous engineering agent. Use the tools to read files, run tests and open pull requests. \
@@ -57,15 +70,7 @@ fn main() {
         }
         warm.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let t = Instant::now();
-    let mut bytes = 0usize;
-    while t.elapsed().as_secs_f64() < 3.0 {
-        for m in &messages {
-            std::hint::black_box(d.scan(m, which));
-            bytes += m.len();
-        }
-    }
-    let mbs = bytes as f64 / t.elapsed().as_secs_f64() / 1e6;
+    let mbs = throughput(&d, &messages, which, 3.0);
     let only = |d: Detector| Which::default().with(d);
     let parts = [
         ("secrets", only(Detector::Secrets)),
@@ -75,20 +80,7 @@ fn main() {
         ("pii", only(Detector::Pii)),
         ("exfiltration", only(Detector::Exfiltration)),
     ];
-    let per: Vec<(&str, f64)> = parts
-        .iter()
-        .map(|&(name, w)| {
-            let t = Instant::now();
-            let mut bytes = 0usize;
-            while t.elapsed().as_secs_f64() < 1.0 {
-                for m in &messages {
-                    std::hint::black_box(d.scan(m, w));
-                    bytes += m.len();
-                }
-            }
-            (name, bytes as f64 / t.elapsed().as_secs_f64() / 1e6)
-        })
-        .collect();
+    let per: Vec<(&str, f64)> = parts.iter().map(|&(name, w)| (name, throughput(&d, &messages, w, 1.0))).collect();
     println!("request: {total} bytes in {} messages", messages.len());
     println!("cold scan: p50 {:.3} ms  p99 {:.3} ms", p(&mut cold.clone(), 0.5), p(&mut cold, 0.99));
     println!("warm (history cached): p50 {:.3} ms  p99 {:.3} ms", p(&mut warm.clone(), 0.5), p(&mut warm, 0.99));
