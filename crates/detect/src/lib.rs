@@ -80,8 +80,11 @@ impl Which {
     pub fn has(self, d: Detector) -> bool {
         self.0 & d.bit() != 0
     }
+    pub fn without(self, d: Detector) -> Which {
+        Which(self.0 & !d.bit())
+    }
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0 & !NO_MODEL == 0
     }
     pub fn bits(self) -> u8 {
         self.0

@@ -16,7 +16,7 @@ use warden_mcp::CallEvent;
 use crate::Gateway;
 use crate::catalog::{Catalog, Section};
 use crate::govern::{self, Action, Entry, Gate};
-use crate::guard::{Direction, Report};
+use crate::guard::Report;
 use crate::otlp::Trace;
 use crate::session::{Session, log_level_rank};
 
@@ -553,7 +553,7 @@ async fn governed_call(
     let (mut call, mut rec) = (call, rec);
     let mut report = Report::default();
     if let Some(args) = call.params.get_mut("arguments") {
-        gw.guard.screen_json(args, Direction::Output, &format!("tools/call {tool} arguments"), &mut report);
+        gw.guard.screen_arguments(args, &format!("tools/call {tool} arguments"), &mut report);
     }
     rec.comment = join_comment(&rec.comment, &report.comment());
     if let Some(n) = report.blocked() {

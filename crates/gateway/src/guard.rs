@@ -167,6 +167,10 @@ impl Guard {
     /// scanned without the injection model.
     pub fn findings(&self, text: &str, dir: Direction, operator: bool) -> Arc<[Finding]> {
         let which = if operator { self.which(dir).without_injection_model() } else { self.which(dir) };
+        self.findings_with(text, which)
+    }
+
+    fn findings_with(&self, text: &str, which: Which) -> Arc<[Finding]> {
         if which.is_empty() || text.is_empty() {
             return Arc::from(Vec::new());
         }
@@ -303,14 +307,27 @@ impl Guard {
 
     /// Screens every string in a JSON value in place (tool-call arguments).
     pub fn screen_json(&self, v: &mut Value, dir: Direction, place: &str, report: &mut Report) {
+        self.screen_json_with(v, dir, self.which(dir), place, report)
+    }
+
+    /// A tool call's arguments (MCP `tools/call`, or a call a model proposed):
+    /// screened as model output, without the exfiltration detector — arguments
+    /// are not rendered, and a tool may well be asked to fetch a raw-IP URL.
+    pub fn screen_arguments(&self, v: &mut Value, place: &str, report: &mut Report) {
+        let which = self.which(Direction::Output).without(Detector::Exfiltration);
+        self.screen_json_with(v, Direction::Output, which, place, report)
+    }
+
+    fn screen_json_with(&self, v: &mut Value, dir: Direction, which: Which, place: &str, report: &mut Report) {
         match v {
             Value::String(s) => {
-                if let Some(r) = self.screen(s, dir, place, report) {
+                let found = self.findings_with(s, which);
+                if let Some(r) = self.apply(s, &found, dir, place, report) {
                     *s = r;
                 }
             }
-            Value::Array(a) => a.iter_mut().for_each(|x| self.screen_json(x, dir, place, report)),
-            Value::Object(o) => o.values_mut().for_each(|x| self.screen_json(x, dir, place, report)),
+            Value::Array(a) => a.iter_mut().for_each(|x| self.screen_json_with(x, dir, which, place, report)),
+            Value::Object(o) => o.values_mut().for_each(|x| self.screen_json_with(x, dir, which, place, report)),
             _ => {}
         }
     }

@@ -707,7 +707,7 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str) -> Result<S
         }
     };
     let mut args = parsed;
-    gw.guard.screen_json(&mut args, Direction::Output, &format!("tool call {tool}"), &mut call.report);
+    gw.guard.screen_arguments(&mut args, &format!("tool call {tool}"), &mut call.report);
     if call.report.blocked().is_some() {
         return Err(format!("Warden refused the call to `{tool}`: its arguments were blocked by a guardrail."));
     }
