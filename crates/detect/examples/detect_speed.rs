@@ -63,7 +63,7 @@ fn main() {
         for (k, m) in messages.iter().enumerate() {
             // The newest message changes each turn; the rest is history.
             let text = if k == messages.len() - 1 { format!("{m} {i}") } else { m.clone() };
-            let key = cache.key("all", &text);
+            let key = cache.key(b"all", &text);
             if cache.get(key).is_none() {
                 cache.put(key, Arc::from(d.scan(&text, which)));
             }

@@ -23,10 +23,10 @@ impl ScanCache {
         ScanCache { keys: Default::default(), inner: Mutex::new(Default::default()), capacity: capacity.max(1) }
     }
 
-    pub fn key(&self, scope: &str, content: &str) -> u128 {
+    pub fn key(&self, scope: &[u8], content: &str) -> u128 {
         let h = |s: &std::collections::hash_map::RandomState| {
             let mut h = s.build_hasher();
-            h.write(scope.as_bytes());
+            h.write(scope);
             h.write_u8(0xff);
             h.write(content.as_bytes());
             h.finish()

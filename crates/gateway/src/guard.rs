@@ -174,7 +174,7 @@ impl Guard {
         if which.is_empty() || text.is_empty() {
             return Arc::from(Vec::new());
         }
-        let key = self.cache.key(&which.bits().to_string(), text);
+        let key = self.cache.key(&[which.bits()], text);
         if let Some(f) = self.cache.get(key) {
             return f;
         }
@@ -292,7 +292,9 @@ impl Guard {
     pub fn redact_secrets(&self, v: &mut Value) -> usize {
         match v {
             Value::String(s) => {
-                let found = self.detectors.secrets.scan(s);
+                // Through the cache and `scan`'s guards; a text that cannot be
+                // screened is withheld whole.
+                let found = self.findings_with(s, Which::default().with(Detector::Secrets));
                 if found.is_empty() {
                     return 0;
                 }
