@@ -115,14 +115,28 @@ impl Keyring {
 
     /// Signs a token for one agent.
     pub fn issue(&self, agent_id: &str, agent: &str, team: &str) -> Result<(String, AgentClaims), String> {
+        self.issue_for(agent_id, agent, team, &self.settings.audience, self.settings.ttl_secs)
+    }
+
+    /// Signs a token for one agent with another audience and lifetime: the
+    /// subject token Warden presents to a security token service (RFC 8693).
+    /// Its audience is the STS, so the STS cannot replay it at Warden.
+    pub fn issue_for(
+        &self,
+        agent_id: &str,
+        agent: &str,
+        team: &str,
+        audience: &str,
+        ttl_secs: i64,
+    ) -> Result<(String, AgentClaims), String> {
         let kid = self.active.as_ref().ok_or("no active signing key")?;
         let ms = now_ms();
         let iat = ms / 1000;
         let claims = AgentClaims {
             iss: self.settings.issuer.clone(),
             sub: agent_id.to_string(),
-            aud: self.settings.audience.clone(),
-            exp: iat + self.settings.ttl_secs,
+            aud: audience.to_string(),
+            exp: iat + ttl_secs,
             iat,
             nbf: iat,
             jti: uuid::Uuid::new_v4().to_string(),

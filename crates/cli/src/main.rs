@@ -37,6 +37,9 @@ enum Command {
         /// No config needed: a built-in demo upstream (stdio) and one demo agent whose token is printed.
         #[arg(long)]
         demo: bool,
+        /// Start even when the config file holds credentials in plaintext (see `warden secret audit`).
+        #[arg(long)]
+        allow_plaintext_secrets: bool,
     },
     /// Policy as code: check, test, explain (offline).
     Policy {
@@ -230,9 +233,9 @@ fn main() -> std::process::ExitCode {
         Command::Admin { command: AdminCommand::Token { command } } => {
             runtime().and_then(|rt| rt.block_on(admin_token(command)))
         }
-        Command::Serve { config, listen, data_dir, demo } => {
+        Command::Serve { config, listen, data_dir, demo, allow_plaintext_secrets } => {
             init_logging();
-            runtime().and_then(|rt| rt.block_on(serve(config, listen, data_dir, demo)))
+            runtime().and_then(|rt| rt.block_on(serve(config, listen, data_dir, demo, allow_plaintext_secrets)))
         }
     };
     match result {
@@ -254,9 +257,30 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr(Vec::new()))
         .with_current_span(false)
         .init();
+}
+
+/// One log line, written to stderr with every secret Warden holds redacted.
+struct RedactingStderr(Vec<u8>);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let line = warden_gateway::log_redaction::redact(&self.0);
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &line);
+    }
 }
 
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
@@ -379,11 +403,28 @@ async fn serve(
     listen: Option<std::net::SocketAddr>,
     data_dir: PathBuf,
     demo: bool,
+    allow_plaintext_secrets: bool,
 ) -> anyhow::Result<()> {
     let mut demo_token = None;
     let config = match (config, demo) {
         (Some(_), true) => bail!("--demo runs a built-in config; drop --config (or drop --demo)"),
-        (Some(path), false) => warden_config::load(&path)?,
+        (Some(path), false) => {
+            let c = warden_config::load(&path)?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let plain = secret_cmd::plaintext_in_config(&text);
+            if !plain.is_empty() && !allow_plaintext_secrets {
+                bail!(
+                    "{}: credentials written in plaintext:\n  {}\nMove each to a secret reference (store://, env://, file://, vault://), \
+                     or start with --allow-plaintext-secrets",
+                    path.display(),
+                    plain.join("\n  ")
+                );
+            }
+            for p in &plain {
+                tracing::warn!(config = %path.display(), place = %p, "plaintext credential in the config (--allow-plaintext-secrets)");
+            }
+            c
+        }
         (None, true) => {
             let t = std::env::var("WARDEN_DEMO_TOKEN").ok().filter(|t| !t.is_empty()).unwrap_or_else(random_token);
             // The demo's model upstream: the local OpenAI-compatible stub, on loopback.

@@ -38,6 +38,150 @@ pub enum SecretCommand {
     },
     /// Print a new random master key (base64) for WARDEN_MASTER_KEY or a key file.
     GenerateKey,
+    /// Report every credential: which agents use it, when last used and last
+    /// rotated. Flags those not rotated within the maximum age, those shared by
+    /// several agents, and credentials written in plaintext in the config file.
+    /// Exits 1 when anything is flagged.
+    Audit {
+        /// Maximum age in days [default: secrets.max_age_days, else 90].
+        #[arg(long)]
+        max_age_days: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Credentials written in plaintext in a config file's text: credential-named
+/// `headers:`/`env:` values that are not references, and anything the secret
+/// detector recognises. Places and lines only, never values.
+pub fn plaintext_in_config(text: &str) -> Vec<String> {
+    let mut out: Vec<(Option<usize>, String)> = warden_config::literal_credentials(text)
+        .into_iter()
+        .map(|l| (l.line, format!("{} (line {})", l.place, l.line.map_or("?".into(), |n| n.to_string()))))
+        .collect();
+    for f in warden_detect::secrets::SecretRules::defaults().scan(text) {
+        let line = text[..f.start].matches('\n').count() + 1;
+        if !out.iter().any(|(l, _)| *l == Some(line)) {
+            out.push((Some(line), format!("line {line}: {} ({})", f.kind, f.evidence)));
+        }
+    }
+    out.sort();
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+#[derive(serde::Serialize)]
+struct CredentialReport {
+    reference: String,
+    /// Config keys naming it.
+    places: Vec<String>,
+    agents: Vec<String>,
+    last_used_ms: Option<i64>,
+    /// When its value last changed (for store:// the rotation time; otherwise
+    /// the first change a gateway saw), if known.
+    rotated_ms: Option<i64>,
+    stale: bool,
+    shared: bool,
+}
+
+async fn audit(
+    store: &Store,
+    config: Option<(&warden_config::Config, &str)>,
+    max_age_days: u64,
+    json: bool,
+) -> anyhow::Result<bool> {
+    use std::collections::BTreeMap;
+    let now = warden_core::time::now_ms();
+    let max_age_ms = max_age_days as i64 * 86_400_000;
+    let mut creds: BTreeMap<String, CredentialReport> = BTreeMap::new();
+    let entry = |m: &mut BTreeMap<String, CredentialReport>, r: &str| {
+        m.entry(r.to_string())
+            .or_insert_with(|| CredentialReport {
+                reference: r.to_string(),
+                places: Vec::new(),
+                agents: Vec::new(),
+                last_used_ms: None,
+                rotated_ms: None,
+                stale: false,
+                shared: false,
+            })
+            .reference
+            .clone()
+    };
+    let mut config_agents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some((c, _)) = config {
+        for r in c.secret_references() {
+            let k = entry(&mut creds, &r.reference.to_string());
+            creds.get_mut(&k).unwrap().places.push(r.place.clone());
+            if let Some(a) = r.agent {
+                config_agents.entry(k).or_default().push(a);
+            }
+        }
+    }
+    for m in store.secret_list().await? {
+        let k = entry(&mut creds, &format!("store://{}", m.name));
+        creds.get_mut(&k).unwrap().rotated_ms = Some(m.rotated_at_ms);
+    }
+    for v in store.credential_values().await? {
+        if let Some(c) = creds.get_mut(&v.reference).filter(|c| c.rotated_ms.is_none()) {
+            c.rotated_ms = Some(v.changed_at_ms);
+        }
+    }
+    for u in store.credential_usage().await? {
+        let k = entry(&mut creds, &u.reference);
+        let c = creds.get_mut(&k).unwrap();
+        if u.detached_at_ms.is_none() {
+            c.agents.push(u.agent.clone());
+        }
+        c.last_used_ms = c.last_used_ms.max(Some(u.last_used_at_ms));
+    }
+    for (k, agents) in config_agents {
+        creds.get_mut(&k).unwrap().agents.extend(agents);
+    }
+    for c in creds.values_mut() {
+        c.agents.sort();
+        c.agents.dedup();
+        c.shared = c.agents.len() > 1;
+        c.stale = c.rotated_ms.is_some_and(|r| now - r > max_age_ms);
+    }
+    let plaintext = config.map(|(_, text)| plaintext_in_config(text)).unwrap_or_default();
+    let flagged = creds.values().any(|c| c.stale || c.shared) || !plaintext.is_empty();
+    if json {
+        let creds: Vec<&CredentialReport> = creds.values().collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "max_age_days": max_age_days, "credentials": creds, "plaintext_in_config": plaintext,
+                "config_checked": config.is_some(), "flagged": flagged}))?
+        );
+        return Ok(flagged);
+    }
+    let when = |t: Option<i64>| t.map_or("-".to_string(), warden_audit::record::format_ms);
+    println!("{:<44} {:<24} {:<24} AGENTS", "CREDENTIAL", "LAST USED", "LAST ROTATED");
+    for c in creds.values() {
+        println!("{:<44} {:<24} {:<24} {}", c.reference, when(c.last_used_ms), when(c.rotated_ms), c.agents.join(","));
+    }
+    println!();
+    for c in creds.values().filter(|c| c.stale) {
+        println!("STALE      {}: not rotated for over {max_age_days} days (last {})", c.reference, when(c.rotated_ms));
+    }
+    for c in creds.values().filter(|c| c.shared) {
+        println!(
+            "SHARED     {}: used by {} agents ({}); give each agent its own",
+            c.reference,
+            c.agents.len(),
+            c.agents.join(", ")
+        );
+    }
+    for p in &plaintext {
+        println!("PLAINTEXT  {p}: move it to a secret reference (store://, env://, file://, vault://)");
+    }
+    if config.is_none() {
+        println!("(no --config given: the config file was not checked for plaintext credentials)");
+    }
+    if !flagged {
+        println!("nothing flagged");
+    }
+    Ok(flagged)
 }
 
 /// A name must be usable as `store://NAME`.
@@ -99,10 +243,26 @@ pub async fn secret(cmd: SecretCommand, a: StoreArgs) -> anyhow::Result<()> {
         println!("{}", Kek::generate_text());
         return Ok(());
     }
+    if let SecretCommand::Audit { max_age_days, json } = cmd {
+        let config = match &a.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                Some((warden_config::load(p)?, text))
+            }
+            None => None,
+        };
+        let url = crate::store_url(a.store_url.clone(), config.as_ref().map(|(c, _)| c), &a.data_dir)?;
+        let store = Store::open(&url).await.with_context(|| format!("opening store {}", crate::redact_url(&url)))?;
+        let max_age = max_age_days.unwrap_or_else(|| config.as_ref().map_or(90, |(c, _)| c.secrets.max_age_days.0));
+        if audit(&store, config.as_ref().map(|(c, t)| (c, t.as_str())), max_age, json).await? {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let (store, kek) = open(&a).await?;
     let now = warden_core::time::now_ms();
     match cmd {
-        SecretCommand::GenerateKey => unreachable!(),
+        SecretCommand::GenerateKey | SecretCommand::Audit { .. } => unreachable!(),
         SecretCommand::Set { name } => put(&store, kek, &name, false, now).await?,
         SecretCommand::Rotate { name } => put(&store, kek, &name, true, now).await?,
         SecretCommand::Delete { name } => {
@@ -150,4 +310,27 @@ pub async fn secret(cmd: SecretCommand, a: StoreArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plaintext_in_config;
+
+    #[test]
+    fn plaintext_credentials_in_a_config_are_named_by_line_never_by_value() {
+        let clean = "agents:\n  - name: bot\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n\
+                     upstreams:\n  - name: gh\n    transport: streamable-http\n    url: http://127.0.0.1:9/mcp\n\
+                     \x20   auth: {type: header, secret: store://gh}\n    headers:\n      X-Api-Key: env://GH_KEY\n";
+        assert_eq!(plaintext_in_config(clean), Vec::<String>::new());
+        let token = ["ghp_", "Zx9Qw3Er5Ty7Ui1Op3As5Df7Gh9Jk1Lz2Xc4"].concat();
+        let dirty = format!(
+            "upstreams:\n  - name: local\n    transport: stdio\n    command: x\n    env:\n      GITHUB_TOKEN: {token}\n\
+             \x20     NOTE: \"see {token}\"\n"
+        );
+        let found = plaintext_in_config(&dirty);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("env.GITHUB_TOKEN (line 6)"), "{found:?}");
+        assert!(found[1].starts_with("line 7: github-pat"), "{found:?}");
+        assert!(found.iter().all(|f| !f.contains(&token)), "a value leaked: {found:?}");
+    }
 }

@@ -40,12 +40,89 @@ pub struct Config {
     pub prices: BTreeMap<String, crate::models::Price>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// The key-encryption key of the secret store (32 bytes, base64 or hex), as a file:
     /// a Kubernetes Secret mount, for instance. `WARDEN_MASTER_KEY` takes precedence.
     pub master_key_file: Option<Str>,
+    /// HashiCorp Vault, for `vault://mount/path#key` references (KV version 2).
+    pub vault: Option<VaultConfig>,
+    /// What offboarding an agent does to the credentials only it used:
+    /// `detach` (stop using them; the default) or `delete` (also delete them
+    /// from Warden's own store). Either way, the answer lists what must be
+    /// rotated at the provider.
+    pub on_offboard: OffboardCredentials,
+    /// `warden secret audit` reports credentials not rotated for this many days.
+    pub max_age_days: Num<u64>,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            master_key_file: None,
+            vault: None,
+            on_offboard: OffboardCredentials::Detach,
+            max_age_days: Num(90),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OffboardCredentials {
+    #[default]
+    Detach,
+    Delete,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// The Vault server, as in `https://vault.example:8200`.
+    pub address: HttpUrl,
+    pub auth: VaultAuth,
+    /// Vault Enterprise namespace (`X-Vault-Namespace`).
+    #[serde(default)]
+    pub namespace: Option<Str>,
+    /// Longest a value read from KV is reused before it is read again. A
+    /// shorter lease on the read wins.
+    #[serde(default = "default_vault_cache")]
+    pub cache_secs: Num<u64>,
+    #[serde(default = "default_vault_timeout")]
+    pub timeout_secs: Num<f64>,
+}
+
+fn default_vault_cache() -> Num<u64> {
+    Num(300)
+}
+
+fn default_vault_timeout() -> Num<f64> {
+    Num(5.0)
+}
+
+/// How Warden logs in to Vault.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "method", rename_all = "snake_case")]
+pub enum VaultAuth {
+    /// A Vault token, itself a secret reference (`env://VAULT_TOKEN`, `file://...`).
+    Token { token: Str },
+    /// The Kubernetes auth method: the pod's service-account token is traded for a Vault token.
+    Kubernetes {
+        role: String,
+        #[serde(default = "default_k8s_mount")]
+        mount: String,
+        #[serde(default = "default_k8s_jwt")]
+        jwt_file: Str,
+    },
+}
+
+fn default_k8s_mount() -> String {
+    "kubernetes".into()
+}
+
+fn default_k8s_jwt() -> Str {
+    Str("/var/run/secrets/kubernetes.io/serviceaccount/token".into())
 }
 
 /// How Warden authenticates to an upstream. The agent's own credentials never
@@ -63,6 +140,55 @@ pub enum UpstreamAuth {
         /// `env://`, `file://`, `store://` or `vault://` reference.
         secret: Str,
     },
+    /// OAuth 2.0 client credentials grant (RFC 6749 section 4.4): Warden's
+    /// own client at the upstream's authorization server. The token is cached,
+    /// refreshed before it expires, and fetched again once on a 401.
+    OauthClientCredentials {
+        token_url: HttpUrl,
+        client_id: Str,
+        /// A secret reference.
+        client_secret: Str,
+        #[serde(default)]
+        scopes: Vec<String>,
+        #[serde(default)]
+        audience: Option<String>,
+        /// RFC 8707 resource indicator.
+        #[serde(default)]
+        resource: Option<String>,
+        #[serde(default)]
+        client_auth: ClientAuth,
+    },
+    /// RFC 8693 token exchange: for each agent, a Warden-signed token naming the
+    /// agent (audience: the STS) is traded at the STS for an upstream token
+    /// scoped to that agent. Each agent's calls run on its own upstream session.
+    TokenExchange {
+        sts_url: HttpUrl,
+        #[serde(default)]
+        audience: Option<String>,
+        #[serde(default)]
+        resource: Option<String>,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Warden's client at the STS, when the STS authenticates its clients.
+        #[serde(default)]
+        client_id: Option<Str>,
+        /// A secret reference.
+        #[serde(default)]
+        client_secret: Option<Str>,
+        #[serde(default)]
+        client_auth: ClientAuth,
+    },
+}
+
+/// How Warden authenticates to a token endpoint (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the URL-encoded client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
 }
 
 fn default_auth_header() -> String {
@@ -286,6 +412,11 @@ pub struct UpstreamConfig {
     /// streamable-http: the credential Warden attaches for this upstream.
     #[serde(default)]
     pub auth: Option<UpstreamAuth>,
+    /// streamable-http: agent name → a secret reference holding that agent's own
+    /// credential at this upstream (sent like `auth` when it is a header, else as
+    /// `Authorization: Bearer`). Each such agent's calls run on a session of its own.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Str>,
     /// stdio: the program to run.
     pub command: Option<Str>,
     #[serde(default)]
@@ -660,10 +791,15 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
                 if u.command.as_ref().is_none_or(|c| c.0.trim().is_empty()) {
                     return Err(format!("{here}: transport stdio needs `command`"));
                 }
-                if u.url.is_some() || !u.headers.is_empty() || u.auth.is_some() {
+                if u.url.is_some() || !u.headers.is_empty() || u.auth.is_some() || !u.credentials.is_empty() {
                     return Err(format!(
-                        "{here}: `url`, `headers` and `auth` apply to transport streamable-http, not stdio"
+                        "{here}: `url`, `headers`, `auth` and `credentials` apply to transport streamable-http, not stdio"
                     ));
+                }
+                for (k, v) in &u.env {
+                    if warden_secrets::SecretRef::looks_like(&v.0) {
+                        warden_secrets::SecretRef::parse(&v.0).map_err(|e| format!("{here}: env.{k}: {e}"))?;
+                    }
                 }
             }
             Transport::StreamableHttp => {
@@ -683,17 +819,60 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
                         warden_secrets::SecretRef::parse(&v.0).map_err(|e| format!("{here}: headers.{k}: {e}"))?;
                     }
                 }
-                if let Some(UpstreamAuth::Header { header, prefix, secret }) = &u.auth {
-                    if http_header_invalid(header, prefix) {
-                        return Err(format!("{here}: auth.header: not a valid HTTP header name/prefix"));
+                let reference = |field: &str, v: &Str| {
+                    warden_secrets::SecretRef::parse(&v.0).map(|_| ()).map_err(|e| format!("{here}: {field}: {e}"))
+                };
+                match &u.auth {
+                    None => {}
+                    Some(UpstreamAuth::Header { header, prefix, secret }) => {
+                        if http_header_invalid(header, prefix) {
+                            return Err(format!("{here}: auth.header: not a valid HTTP header name/prefix"));
+                        }
+                        reference("auth.secret", secret)?;
                     }
-                    warden_secrets::SecretRef::parse(&secret.0).map_err(|e| format!("{here}: auth.secret: {e}"))?;
+                    Some(UpstreamAuth::OauthClientCredentials { client_id, client_secret, .. }) => {
+                        if client_id.0.trim().is_empty() {
+                            return Err(format!("{here}: auth.client_id is empty"));
+                        }
+                        reference("auth.client_secret", client_secret)?;
+                    }
+                    Some(UpstreamAuth::TokenExchange { client_id, client_secret, .. }) => {
+                        if client_secret.is_some() != client_id.is_some() {
+                            return Err(format!("{here}: auth.client_id and auth.client_secret go together"));
+                        }
+                        if let Some(s) = client_secret {
+                            reference("auth.client_secret", s)?;
+                        }
+                    }
+                }
+                for (agent, v) in &u.credentials {
+                    Name::check(agent).map_err(|e| format!("{here}: credentials: {e}"))?;
+                    reference(&format!("credentials.{agent}"), v)?;
                 }
             }
         }
         if u.timeouts.call_secs.0 <= 0.0 || u.timeouts.connect_secs.0 <= 0.0 {
             return Err(format!("{here}: timeouts must be greater than zero"));
         }
+    }
+    if let Some(v) = &config.secrets.vault
+        && let VaultAuth::Token { token } = &v.auth
+    {
+        match warden_secrets::SecretRef::parse(&token.0) {
+            Ok(warden_secrets::SecretRef::Vault { .. }) => {
+                return Err("secrets.vault.auth.token: the Vault token cannot itself come from Vault".into());
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("secrets.vault.auth.token: {e}")),
+        }
+    }
+    if config.secrets.vault.is_none()
+        && let Some(r) = config
+            .secret_references()
+            .into_iter()
+            .find(|r| matches!(r.reference, warden_secrets::SecretRef::Vault { .. }))
+    {
+        return Err(format!("{}: {} needs `secrets.vault` (address and auth)", r.place, r.reference));
     }
     let mut prefixes = HashSet::new();
     for i in 0..config.upstreams.len() {

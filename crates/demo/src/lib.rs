@@ -3,12 +3,16 @@
 //! (newline-delimited JSON-RPC) or Streamable HTTP (JSON responses, sessions).
 //!
 //! Tools: `echo`, `add`, `sleep`, `progress`, `fail`, `crash`, `delete_file`
-//! (annotated destructive; it deletes nothing). One resource, one resource
-//! template, one prompt.
+//! (annotated destructive; it deletes nothing), `whoami` (the principal the
+//! HTTP server authenticated) and `show_env` (a `DEMO_*` environment variable,
+//! written where asked: the leak a credential-custody test looks for). One
+//! resource, one resource template, one prompt.
 
+pub mod idp;
 pub mod llm;
+pub mod vault;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +48,12 @@ fn tools() -> Value {
         {"name": "delete_file", "description": "Pretends to delete a file (nothing is deleted).",
          "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
          "annotations": {"destructiveHint": true}},
+        {"name": "whoami", "description": "Names the principal this server authenticated for the session.",
+         "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
+        {"name": "show_env", "description": "Shows the DEMO_* environment variable `name`: in the result, as a tool error, as a JSON-RPC error, or on stderr (`to`).",
+         "inputSchema": {"type": "object", "properties": {"name": {"type": "string"},
+            "to": {"type": "string", "enum": ["result", "tool_error", "rpc_error", "stderr"]}}, "required": ["name"]},
+         "annotations": {"readOnlyHint": true}},
     ])
 }
 
@@ -56,7 +66,8 @@ fn err(id: &Value, code: i64, msg: &str) -> Value {
 }
 
 /// Handles one request. `notify` carries notifications sent before the answer.
-async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Value> {
+/// `principal`: who the HTTP server authenticated (None: stdio or no authentication).
+async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>, principal: Option<&str>) -> Option<Value> {
     let id = msg.get("id")?.clone();
     let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
     let params = msg.get("params").cloned().unwrap_or(json!({}));
@@ -136,6 +147,25 @@ async fn handle(msg: &Value, notify: &mpsc::UnboundedSender<Value>) -> Option<Va
                 "delete_file" => {
                     text(format!("pretended to delete {}", args.get("path").and_then(Value::as_str).unwrap_or("?")))
                 }
+                "whoami" => text(principal.unwrap_or("anonymous")),
+                "show_env" => {
+                    let var = args.get("name").and_then(Value::as_str).unwrap_or("");
+                    if !var.starts_with("DEMO_") {
+                        return Some(err(&id, -32602, "only DEMO_* variables are shown"));
+                    }
+                    let value = std::env::var(var).unwrap_or_default();
+                    match args.get("to").and_then(Value::as_str).unwrap_or("result") {
+                        "tool_error" => {
+                            json!({"content": [{"type": "text", "text": format!("failed with {value}")}], "isError": true})
+                        }
+                        "rpc_error" => return Some(err(&id, -32603, &format!("internal error near {value}"))),
+                        "stderr" => {
+                            eprintln!("demo upstream debug: {var}={value}");
+                            text("written to stderr")
+                        }
+                        _ => text(value),
+                    }
+                }
                 _ => return Some(err(&id, -32602, &format!("Unknown tool: {name}"))),
             }
         }
@@ -165,7 +195,7 @@ pub async fn run_stdio() {
         };
         let tx = out_tx.clone();
         tokio::spawn(async move {
-            if let Some(resp) = handle(&msg, &tx).await {
+            if let Some(resp) = handle(&msg, &tx, None).await {
                 let _ = tx.send(resp);
             }
         });
@@ -176,13 +206,27 @@ pub async fn run_stdio() {
 
 #[derive(Clone, Default)]
 struct HttpState {
-    sessions: Arc<Mutex<HashSet<String>>>,
+    /// Session id → the principal that opened it.
+    sessions: Arc<Mutex<HashMap<String, Option<String>>>>,
     /// When set, the headers of every request received (tests of credential injection).
     seen: Option<HeaderLog>,
+    authorize: Option<Authorize>,
 }
 
 /// Every request's headers, in arrival order.
 pub type HeaderLog = Arc<Mutex<Vec<HeaderMap>>>;
+
+/// Authenticates a request from its headers: the principal, or why not (a 401).
+pub type Authorize = Arc<dyn Fn(&HeaderMap) -> Result<String, String> + Send + Sync>;
+
+/// How the HTTP server runs.
+#[derive(Clone, Default)]
+pub struct HttpOptions {
+    pub seen: Option<HeaderLog>,
+    /// When set, every request must authenticate, and a session answers only
+    /// the principal that opened it (as the MCP spec asks of servers).
+    pub authorize: Option<Authorize>,
+}
 
 /// Serves MCP over Streamable HTTP at `/mcp` (JSON responses; progress is not
 /// streamed in this mode). `POST /admin/expire-sessions` forgets every session,
@@ -193,7 +237,12 @@ pub async fn serve_http(listener: tokio::net::TcpListener) -> std::io::Result<()
 
 /// [`serve_http`], recording every request's headers in `seen`.
 pub async fn serve_http_recording(listener: tokio::net::TcpListener, seen: Option<HeaderLog>) -> std::io::Result<()> {
-    let state = HttpState { seen, ..HttpState::default() };
+    serve_http_with(listener, HttpOptions { seen, authorize: None }).await
+}
+
+/// [`serve_http`] with options.
+pub async fn serve_http_with(listener: tokio::net::TcpListener, options: HttpOptions) -> std::io::Result<()> {
+    let state = HttpState { seen: options.seen, authorize: options.authorize, ..HttpState::default() };
     let app = axum::Router::new()
         .route("/mcp", post(http_post).get(|| async { StatusCode::METHOD_NOT_ALLOWED }).delete(http_delete))
         .route("/admin/expire-sessions", post(expire))
@@ -211,13 +260,27 @@ async fn expire(State(st): State<HttpState>) -> StatusCode {
 
 async fn http_delete(State(st): State<HttpState>, headers: HeaderMap) -> StatusCode {
     let sid = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if st.sessions.lock().unwrap().remove(sid) { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
+    if st.sessions.lock().unwrap().remove(sid).is_some() { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
 }
 
 async fn http_post(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Some(log) = &st.seen {
         log.lock().unwrap().push(headers.clone());
     }
+    let principal = match &st.authorize {
+        None => None,
+        Some(check) => match check(&headers) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                let mut r = (StatusCode::UNAUTHORIZED, why).into_response();
+                r.headers_mut().insert(
+                    "www-authenticate",
+                    "Bearer error=\"invalid_token\"".parse().expect("a valid header value"),
+                );
+                return r;
+            }
+        },
+    };
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, axum::Json(err(&Value::Null, -32700, "Parse error"))).into_response();
     };
@@ -226,23 +289,31 @@ async fn http_post(State(st): State<HttpState>, headers: HeaderMap, body: axum::
     let mut new_session = None;
     if method == "initialize" {
         let s = uuid::Uuid::new_v4().simple().to_string();
-        st.sessions.lock().unwrap().insert(s.clone());
+        st.sessions.lock().unwrap().insert(s.clone(), principal.clone());
         new_session = Some(s);
     } else {
-        match sid {
-            Some(s) if st.sessions.lock().unwrap().contains(&s) => {}
-            Some(_) => {
+        let owner = sid.as_ref().and_then(|s| st.sessions.lock().unwrap().get(s).cloned());
+        match (sid, owner) {
+            (Some(_), Some(owner)) if owner == principal => {}
+            (Some(_), Some(_)) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(err(&Value::Null, -32001, "Session belongs to another principal")),
+                )
+                    .into_response();
+            }
+            (Some(_), None) => {
                 return (StatusCode::NOT_FOUND, axum::Json(err(&Value::Null, -32001, "Session not found")))
                     .into_response();
             }
-            None => {
+            (None, _) => {
                 return (StatusCode::BAD_REQUEST, axum::Json(err(&Value::Null, -32600, "Missing session")))
                     .into_response();
             }
         }
     }
     let (tx, _rx) = mpsc::unbounded_channel();
-    match handle(&msg, &tx).await {
+    match handle(&msg, &tx, principal.as_deref()).await {
         Some(resp) => {
             let mut r = axum::Json(resp).into_response();
             if let Some(s) = new_session {

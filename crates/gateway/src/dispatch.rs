@@ -476,9 +476,10 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
     let guard = Inflight { session: s.clone(), key };
     let method = method.to_string();
     let up_started = Instant::now();
+    gw.custody.note_use(up.name(), &s.agent_name);
     let mut call = {
-        let (up, method) = (up.clone(), method.clone());
-        Box::pin(async move { up.request(&method, Some(params), Some(ev_tx)).await })
+        let (up, method, agent) = (up.clone(), method.clone(), s.agent_name.clone());
+        Box::pin(async move { up.request_as(&agent, &method, Some(params), Some(ev_tx)).await })
     };
     let first = loop {
         tokio::select! {
@@ -487,7 +488,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
                 return Reply::Json(recorded(gw, rec, started, (up.name(), up_started.elapsed(), &span), resp, &trace).await);
             }
             Some(ev) = ev_rx.recv() => {
-                if let Some(m) = relay_event(s, ev, sse) {
+                if let Some(m) = relay_event(gw, s, ev, sse) {
                     break m;
                 }
             }
@@ -506,7 +507,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
             tokio::select! {
                 r = &mut call => break Some(r),
                 Some(ev) = ev_rx.recv() => {
-                    if let Some(m) = relay_event(&session, ev, sse)
+                    if let Some(m) = relay_event(&gw, &session, ev, sse)
                         && tx.send(m).await.is_err()
                     {
                         break None;
@@ -525,7 +526,7 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
         };
         // Events that raced the response still go out before it.
         while let Ok(ev) = ev_rx.try_recv() {
-            if let Some(m) = relay_event(&session, ev, sse) {
+            if let Some(m) = relay_event(&gw, &session, ev, sse) {
                 let _ = tx.send(m).await;
             }
         }
@@ -690,7 +691,15 @@ async fn governed_call(
 }
 
 /// Turns an upstream event into the message the client gets, or drops it.
-fn relay_event(s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
+/// What the upstream sent during a call, as the client receives it: known
+/// secrets redacted (progress messages, logs, sampling prompts alike).
+fn relay_event(gw: &Gateway, s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
+    let mut m = relay_unscreened(s, ev, sse)?;
+    gw.custody.screen(&mut m, "notification");
+    Some(m)
+}
+
+fn relay_unscreened(s: &Session, ev: CallEvent, sse: bool) -> Option<Value> {
     if !sse {
         return None; // a JSON-only client cannot receive anything but the response
     }
@@ -729,6 +738,9 @@ fn log_visible(s: &Session, m: &Value) -> bool {
 /// Log messages outside any call go only to sessions that asked for logs with
 /// `logging/setLevel` and can see something of that upstream.
 pub fn relay_log(gw: &Gateway, upstream: usize, msg: &Value) {
+    let mut msg = msg.clone();
+    gw.custody.screen(&mut msg, "notification");
+    let msg = &msg;
     let cat = gw.catalog.load();
     for s in gw.sessions.all() {
         if s.log_level.lock().unwrap().is_none() || !log_visible(&s, msg) {

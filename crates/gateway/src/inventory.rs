@@ -59,6 +59,10 @@ pub struct Revocation {
     pub at: Timestamp,
     pub reason: String,
     pub revoked: Vec<String>,
+    /// Offboarding: the agent's upstream credentials, detached or deleted, and
+    /// what must still be rotated at each provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<crate::credentials::CredentialAction>,
 }
 
 fn require_reason(reason: &str) -> Result<(), ControlError> {
@@ -217,16 +221,16 @@ pub async fn lifecycle(
         }
         secret = SecretUpdate::Clear;
         after.has_client_secret = false;
-        revoked.push("upstream credentials: none attached to this agent".into());
     }
     w.update_agent(&after, secret).await?;
-    let record = Revocation {
+    let mut record = Revocation {
         agent: name.to_string(),
         status: to,
         by: actor.to_string(),
         at: Timestamp(now_ms / 1000),
         reason: reason.to_string(),
         revoked: revoked.clone(),
+        credentials: Vec::new(),
     };
     let mut c = Change::new(name, actor, verb, reason);
     c.before = to_value(&before);
@@ -234,6 +238,21 @@ pub async fn lifecycle(
     w.log(&c).await?;
     w.commit().await?;
     publish(gw).await?;
+    if to == Status::Offboarded {
+        // After the commit: the agent can no longer call, so nothing re-attaches a credential.
+        record.credentials = gw.custody.offboard(name, gw.on_offboard).await?;
+        for a in &record.credentials {
+            record.revoked.push(format!("upstream credential {}: {}; {}", a.reference, a.action, a.rotate));
+        }
+        if record.credentials.is_empty() {
+            record.revoked.push("upstream credentials: none attached to this agent".into());
+        }
+        let mut c = Change::new(name, actor, "offboard-credentials", reason);
+        c.after = to_value(&record.credentials);
+        let mut w = gw.store.write().await?;
+        w.log(&c).await?;
+        w.commit_quiet().await?;
+    }
     tracing::warn!(agent = %name, %actor, status = %to, %reason, "agent lifecycle change");
     Ok((after, record))
 }

@@ -32,6 +32,7 @@ pub mod guard;
 pub mod inventory;
 pub mod llm;
 pub mod llm_stream;
+pub mod log_redaction;
 pub mod metrics;
 pub mod oauth;
 pub mod otlp;
@@ -92,6 +93,11 @@ pub struct Gateway {
     pub otlp: Option<Arc<otlp::Exporter>>,
     /// Credential custody: secret resolution and the known-secret matcher.
     pub custody: Arc<credentials::Custody>,
+    /// Every secret reference in the config (preloaded into the matcher at start).
+    credential_refs: Vec<warden_config::Reference>,
+    subjects: Arc<credentials::agents::Subjects>,
+    /// What offboarding does to an agent's own credentials.
+    pub on_offboard: warden_config::OffboardCredentials,
     /// Model upstreams behind `/v1/*`.
     pub models: llm::Models,
     /// Detectors at the inference boundary.
@@ -155,46 +161,55 @@ impl Gateway {
         let kek = credentials::master_key(config.secrets.master_key_file.as_ref().map(|f| f.0.as_str()), &|k| {
             std::env::var(k).ok()
         })?;
-        let custody = Arc::new(credentials::Custody::new(store.clone(), kek, meters.clone()));
+        let vault = match &config.secrets.vault {
+            Some(v) => Some(credentials::vault::VaultClient::new(v, client.clone())?),
+            None => None,
+        };
+        let custody = Arc::new(credentials::Custody::new(store.clone(), kek, vault, meters.clone()));
+        for m in &config.models {
+            let shared = m.api_key.iter().map(|k| k.0.clone()).collect();
+            custody.register_uses(&format!("model:{}", m.name.0), credentials::Uses { shared, ..Default::default() });
+        }
+        let subjects = Arc::new(credentials::agents::Subjects::default());
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             let transport = match u.transport {
-                Transport::Stdio => TransportSpec::Stdio {
-                    command: u.command.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                    args: u.args.iter().map(|a| a.0.clone()).collect(),
-                    env: u.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
-                    cwd: u.cwd.as_ref().map(|c| c.0.clone()),
-                },
-                Transport::StreamableHttp => {
-                    // Header values that are secret references, and `auth`, resolve at each request.
+                Transport::Stdio => {
+                    // `env:` values that are references resolve each time the child starts.
                     let (refs, plain): (Vec<_>, Vec<_>) =
-                        u.headers.iter().partition(|(_, v)| warden_secrets::SecretRef::looks_like(&v.0));
-                    let mut dynamic = Vec::new();
+                        u.env.iter().partition(|(_, v)| warden_secrets::SecretRef::looks_like(&v.0));
+                    let mut vars = Vec::new();
                     for (k, v) in refs {
-                        let name = http::HeaderName::from_bytes(k.as_bytes())?;
-                        dynamic.push((
-                            name,
-                            String::new(),
-                            warden_secrets::SecretRef::parse(&v.0).map_err(anyhow::Error::msg)?,
-                        ));
+                        vars.push((k.clone(), warden_secrets::SecretRef::parse(&v.0).map_err(anyhow::Error::msg)?));
                     }
-                    if let Some(warden_config::UpstreamAuth::Header { header, prefix, secret }) = &u.auth {
-                        let name = http::HeaderName::from_bytes(header.as_bytes())?;
-                        dynamic.push((
-                            name,
-                            prefix.clone(),
-                            warden_secrets::SecretRef::parse(&secret.0).map_err(anyhow::Error::msg)?,
-                        ));
+                    custody.register_uses(
+                        &u.name.0,
+                        credentials::Uses {
+                            shared: vars.iter().map(|(_, r)| r.to_string()).collect(),
+                            ..Default::default()
+                        },
+                    );
+                    TransportSpec::Stdio {
+                        command: u.command.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                        args: u.args.iter().map(|a| a.0.clone()).collect(),
+                        env: plain.into_iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+                        cwd: u.cwd.as_ref().map(|c| c.0.clone()),
+                        secret_env: (!vars.is_empty()).then(|| {
+                            Arc::new(credentials::SecretEnv { vars, custody: custody.clone() })
+                                as Arc<dyn warden_mcp::EnvSource>
+                        }),
                     }
-                    let auth: Option<Arc<dyn warden_mcp::http::HeaderSource>> = (!dynamic.is_empty()).then(|| {
-                        Arc::new(credentials::UpstreamCredentials { headers: dynamic, custody: custody.clone() })
-                            as Arc<dyn warden_mcp::http::HeaderSource>
-                    });
+                }
+                Transport::StreamableHttp => {
+                    let plan = credentials::agents::plan(u, &custody, &client, &subjects)?;
+                    custody.register_uses(&u.name.0, plan.uses);
+                    let plain = u.headers.iter().filter(|(_, v)| !warden_secrets::SecretRef::looks_like(&v.0));
                     TransportSpec::Http {
                         url: u.url.as_ref().expect("validated").0.clone(),
-                        headers: warden_mcp::http::header_map(plain.iter().map(|(k, v)| (k.as_str(), v.0.as_str())))
+                        headers: warden_mcp::http::header_map(plain.map(|(k, v)| (k.as_str(), v.0.as_str())))
                             .map_err(anyhow::Error::msg)?,
-                        auth,
+                        auth: plan.shared,
+                        per_agent: plan.per_agent,
                     }
                 }
             };
@@ -214,7 +229,7 @@ impl Gateway {
         let otlp = otlp::ExportSettings::resolve(&config.telemetry.otlp, &|k| std::env::var(k).ok())
             .map(|s| otlp::Exporter::start(s, client.clone(), meters.clone()));
         let meters_for_guard = meters.clone();
-        Ok(Arc::new(Gateway {
+        let gw = Arc::new(Gateway {
             directory,
             store,
             public_url,
@@ -256,11 +271,16 @@ impl Gateway {
             audit,
             otlp,
             custody,
+            credential_refs: config.secret_references(),
+            subjects,
+            on_offboard: config.secrets.on_offboard,
             models: llm::Models::new(&config.models, &config.prices)?,
             guard: guard::Guard::new(&config.guardrails, meters_for_guard)?,
             budgets: config.budgets.clone(),
             proposed_call_wait: Duration::from_secs_f64(config.guardrails.proposed_call_wait_secs.0),
-        }))
+        });
+        gw.subjects.attach(&gw);
+        Ok(gw)
     }
 
     /// Starts every upstream supervisor and waits (bounded by the longest connect
@@ -269,6 +289,8 @@ impl Gateway {
         // First: a wrong master key stops startup before any secret is touched.
         credentials::verify_master_key(&self.store, self.custody.kek()).await?;
         inventory::publish(self).await.map_err(|e| anyhow::anyhow!("loading the inventory: {e}"))?;
+        // Every credential Warden holds is known to the redaction matcher before any output leaves.
+        self.custody.preload(&self.credential_refs).await;
         let events: Arc<dyn UpstreamEvents> = Arc::new(Events(Arc::downgrade(self)));
         for u in &self.upstreams {
             u.start(events.clone());
@@ -303,11 +325,15 @@ impl Gateway {
         v
     }
 
-    /// Closes every session of `agent` (kill switch); returns how many.
+    /// Closes every session of `agent` (kill switch), and its own upstream
+    /// sessions with the tokens cached for it; returns how many MCP sessions.
     pub async fn close_agent_sessions(self: &Arc<Self>, agent: &str) -> usize {
         let gone = self.sessions.remove_agent(agent);
         for s in &gone {
             dispatch::end_session(self, s).await;
+        }
+        for u in &self.upstreams {
+            u.drop_agent(agent).await;
         }
         gone.len()
     }
@@ -336,6 +362,7 @@ impl Gateway {
         for u in &self.upstreams {
             u.shutdown().await;
         }
+        self.custody.flush_usage().await;
     }
 
     fn index_of(&self, u: &Arc<Upstream>) -> Option<usize> {
@@ -530,6 +557,16 @@ pub async fn serve(
             }
         })
     };
+    let usage = {
+        let custody = gw.custody.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                custody.flush_usage().await;
+            }
+        })
+    };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let gw2 = gw.clone();
     let signal = async move {
@@ -572,6 +609,7 @@ pub async fn serve(
         tracing::warn!(error = %e, "could not sign the final audit checkpoint");
     }
     reaper.abort();
+    usage.abort();
     follower.abort();
     policy_watch.abort();
     approvals.abort();

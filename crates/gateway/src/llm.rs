@@ -457,7 +457,10 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
     let mut req = up.client.post(format!("{}{}", up.base, api.path())).json(&body);
     if let Some(r) = &up.key {
         match gw.custody.resolve(r).await {
-            Ok(k) => req = req.bearer_auth(k.expose()),
+            Ok(k) => {
+                gw.custody.note_use(&format!("model:{}", up.name), &call.who.agent.name);
+                req = req.bearer_auth(k.expose())
+            }
             Err(e) => {
                 tracing::error!(upstream = %up.name, error = %e, "model upstream credential unavailable");
                 call.upstream_status = "credential unavailable".into();

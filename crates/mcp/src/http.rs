@@ -19,6 +19,9 @@ const MAX_RESUMES: usize = 5;
 /// use, so a rotated or re-read secret takes effect without reconnecting.
 pub trait HeaderSource: Send + Sync + std::fmt::Debug {
     fn headers(&self) -> futures::future::BoxFuture<'_, Result<HeaderMap, String>>;
+    /// The upstream answered 401 to these headers: forget any cached token so
+    /// the next [`HeaderSource::headers`] fetches a fresh one.
+    fn rejected(&self) {}
 }
 
 pub struct HttpWire {
@@ -122,6 +125,7 @@ impl HttpWire {
         // The gateway puts the W3C trace context in `_meta`; HTTP servers also get it as a header.
         let traceparent = msg.pointer("/params/_meta/traceparent").and_then(Value::as_str).filter(|t| t.len() == 55);
         let mut retried = false;
+        let mut reauthed = false;
         loop {
             let sent_session = self.session();
             let headers = self.request_headers(conn).await?;
@@ -130,6 +134,15 @@ impl HttpWire {
                 conn.unavailable(format!("request failed: {e}"))
             })?;
             let status = resp.status();
+            if status == http::StatusCode::UNAUTHORIZED {
+                // An expired or revoked token: fetch a fresh one and retry, once.
+                if let Some(d) = self.dynamic.as_ref().filter(|_| !reauthed) {
+                    reauthed = true;
+                    d.rejected();
+                    continue;
+                }
+                return Err(self.unauthorized(conn, &resp));
+            }
             if status == http::StatusCode::NOT_FOUND && sent_session.is_some() && !is_init && !retried {
                 // The upstream forgot our session: re-initialise once, transparently, then retry.
                 retried = true;
@@ -158,6 +171,23 @@ impl HttpWire {
             }
             return Err(UpstreamError::Protocol(conn.name.clone(), format!("HTTP {status} without a JSON-RPC body")));
         }
+    }
+
+    /// The upstream refused Warden's credential (after one fresh attempt, when it can be refreshed).
+    fn unauthorized(&self, conn: &Connection, resp: &reqwest::Response) -> UpstreamError {
+        let challenge = resp
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(|c| format!(" ({})", c.chars().take(200).collect::<String>()))
+            .unwrap_or_default();
+        let why = match &self.dynamic {
+            Some(_) => {
+                format!("the upstream refused Warden's credential with HTTP 401 twice, a fresh one included{challenge}")
+            }
+            None => format!("the upstream answered HTTP 401{challenge}: give it a credential with `auth`"),
+        };
+        UpstreamError::Credential(conn.name.clone(), why)
     }
 
     async fn reinitialize(&self, conn: &Arc<Connection>, stale: Option<String>) -> Result<(), UpstreamError> {
@@ -231,12 +261,25 @@ impl HttpWire {
     /// POSTs a notification or a response; the server answers 202.
     pub(crate) async fn post_oneway(&self, conn: &Connection, msg: &Value) -> Result<(), UpstreamError> {
         let body = bytes::Bytes::from(serde_json::to_vec(msg).map_err(|e| conn.unavailable(e.to_string()))?);
-        let headers = self.request_headers(conn).await?;
-        let resp = self
-            .post(headers, body, true, None)
-            .send()
-            .await
-            .map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
+        let mut reauthed = false;
+        let resp = loop {
+            let headers = self.request_headers(conn).await?;
+            let resp = self
+                .post(headers, body.clone(), true, None)
+                .send()
+                .await
+                .map_err(|e| conn.unavailable(format!("request failed: {e}")))?;
+            if resp.status() != http::StatusCode::UNAUTHORIZED {
+                break resp;
+            }
+            match self.dynamic.as_ref().filter(|_| !reauthed) {
+                Some(d) => {
+                    reauthed = true;
+                    d.rejected();
+                }
+                None => return Err(self.unauthorized(conn, &resp)),
+            }
+        };
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -269,6 +312,11 @@ impl HttpWire {
             }
             match rb.send().await {
                 Ok(resp) if resp.status() == http::StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(resp) if resp.status() == http::StatusCode::UNAUTHORIZED => {
+                    if let Some(d) = &self.dynamic {
+                        d.rejected();
+                    }
+                }
                 Ok(resp) if resp.status().is_success() => {
                     backoff = Duration::from_millis(500);
                     let mut parser = sse::Parser::default();

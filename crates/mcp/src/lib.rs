@@ -19,7 +19,9 @@ pub mod stdio;
 pub mod upstream;
 
 pub use connection::{CallEvent, Connection, ServerRequest, UpstreamError};
-pub use upstream::{Health, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec};
+pub use upstream::{
+    AgentAuth, AgentCredential, EnvSource, Health, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec,
+};
 
 /// Protocol versions Warden speaks, newest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18"];

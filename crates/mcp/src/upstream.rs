@@ -13,8 +13,55 @@ use crate::connection::{Connection, ServerRequest, Unsolicited, UpstreamError, W
 
 #[derive(Debug, Clone)]
 pub enum TransportSpec {
-    Stdio { command: String, args: Vec<String>, env: BTreeMap<String, String>, cwd: Option<String> },
-    Http { url: reqwest::Url, headers: HeaderMap, auth: Option<Arc<dyn crate::http::HeaderSource>> },
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: Option<String>,
+        /// Environment variables whose values are credentials, resolved at each start.
+        secret_env: Option<Arc<dyn EnvSource>>,
+    },
+    Http {
+        url: reqwest::Url,
+        headers: HeaderMap,
+        /// Warden's own credential: the shared connection (discovery, lists, notifications).
+        auth: Option<Arc<dyn crate::http::HeaderSource>>,
+        /// Credentials scoped to one agent: its calls run on a connection of its own.
+        per_agent: Option<Arc<dyn AgentAuth>>,
+    },
+}
+
+/// Credentials for a child's environment, resolved when it starts. One that
+/// cannot be resolved stops the start: the child never runs without it.
+pub trait EnvSource: Send + Sync + std::fmt::Debug {
+    fn env(&self) -> futures::future::BoxFuture<'_, Result<Vec<(String, String)>, String>>;
+}
+
+/// Which credential one agent's calls carry to an upstream.
+pub enum AgentCredential {
+    /// The shared connection, under Warden's own credential.
+    Shared,
+    /// A connection of the agent's own, carrying these headers. A faithful
+    /// upstream binds its session to the identity that opened it, so one
+    /// session cannot serve two identities.
+    Own(Arc<dyn crate::http::HeaderSource>),
+    /// No credential may be used for this agent: the call is refused, never sent.
+    Refused(String),
+}
+
+pub trait AgentAuth: Send + Sync + std::fmt::Debug {
+    fn for_agent(&self, agent: &str) -> AgentCredential;
+    /// The agent's connection closed for good (suspension, offboarding, idle):
+    /// drop whatever was cached for it (tokens).
+    fn forget(&self, _agent: &str) {}
+}
+
+/// An agent's own connection closes after this long without a call.
+const AGENT_IDLE: Duration = Duration::from_secs(600);
+
+struct AgentSlot {
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    last_used: Mutex<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +103,9 @@ pub struct Upstream {
     health: Mutex<Health>,
     stop: watch::Sender<bool>,
     client: reqwest::Client,
+    /// Agents' own connections (upstreams with per-agent credentials only).
+    agents: Mutex<std::collections::HashMap<String, Arc<AgentSlot>>>,
+    events: std::sync::OnceLock<Arc<dyn UpstreamEvents>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -82,6 +132,8 @@ impl Upstream {
             }),
             stop: watch::channel(false).0,
             client,
+            agents: Mutex::new(std::collections::HashMap::new()),
+            events: std::sync::OnceLock::new(),
         })
     }
 
@@ -122,10 +174,134 @@ impl Upstream {
         conn.request(method, params, events, self.spec.call_timeout).await
     }
 
+    fn per_agent(&self) -> Option<&Arc<dyn AgentAuth>> {
+        match &self.spec.transport {
+            TransportSpec::Http { per_agent, .. } => per_agent.as_ref(),
+            TransportSpec::Stdio { .. } => None,
+        }
+    }
+
+    /// Sends one agent's request: on the agent's own connection when the
+    /// upstream has a credential for that agent, else on the shared one.
+    pub async fn request_as(
+        self: &Arc<Self>,
+        agent: &str,
+        method: &str,
+        params: Option<Value>,
+        events: Option<tokio::sync::mpsc::Sender<crate::CallEvent>>,
+    ) -> Result<Value, UpstreamError> {
+        let Some(per_agent) = self.per_agent() else { return self.request(method, params, events).await };
+        match per_agent.for_agent(agent) {
+            AgentCredential::Shared => self.request(method, params, events).await,
+            AgentCredential::Refused(why) => Err(UpstreamError::Credential(self.spec.name.clone(), why)),
+            AgentCredential::Own(source) => {
+                let conn = self.agent_connection(agent, source).await?;
+                conn.request(method, params, events, self.spec.call_timeout).await
+            }
+        }
+    }
+
+    /// The agent's own connection, opened (and initialised) on first use.
+    async fn agent_connection(
+        self: &Arc<Self>,
+        agent: &str,
+        source: Arc<dyn crate::http::HeaderSource>,
+    ) -> Result<Arc<Connection>, UpstreamError> {
+        let TransportSpec::Http { url, headers, .. } = &self.spec.transport else {
+            return Err(UpstreamError::Unavailable(self.spec.name.clone(), "not an HTTP upstream".into()));
+        };
+        let slot = self
+            .agents
+            .lock()
+            .unwrap()
+            .entry(agent.to_string())
+            .or_insert_with(|| {
+                Arc::new(AgentSlot { conn: tokio::sync::Mutex::new(None), last_used: Mutex::new(Instant::now()) })
+            })
+            .clone();
+        *slot.last_used.lock().unwrap() = Instant::now();
+        let mut held = slot.conn.lock().await;
+        if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let conn = crate::http::connect(
+            &self.spec.name,
+            self.client.clone(),
+            url.clone(),
+            headers.clone(),
+            Some(source),
+            self.spec.connect_timeout,
+            self.sink(),
+        );
+        match tokio::time::timeout(self.spec.connect_timeout, conn.initialize(self.spec.connect_timeout)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                conn.close();
+                return Err(e);
+            }
+            Err(_) => {
+                conn.close();
+                return Err(UpstreamError::Timeout(self.spec.name.clone(), self.spec.connect_timeout));
+            }
+        }
+        tracing::info!(upstream = %self.spec.name, %agent, "opened the agent's own upstream connection");
+        *held = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Closes one agent's own connection (suspension, offboarding); returns whether it had one.
+    pub async fn drop_agent(&self, agent: &str) -> bool {
+        if let Some(p) = self.per_agent() {
+            p.forget(agent);
+        }
+        let slot = self.agents.lock().unwrap().remove(agent);
+        let Some(slot) = slot else { return false };
+        let conn = slot.conn.lock().await.take();
+        if let Some(c) = conn {
+            if let Wire::Http(h) = c.wire() {
+                h.terminate(&c).await;
+            }
+            c.close();
+        }
+        true
+    }
+
+    /// Agents with a connection of their own now.
+    pub fn agent_connections(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.agents.lock().unwrap().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    async fn reap_idle_agents(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(AGENT_IDLE / 10) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let idle: Vec<String> = self
+                .agents
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, s)| s.last_used.lock().unwrap().elapsed() >= AGENT_IDLE)
+                .map(|(a, _)| a.clone())
+                .collect();
+            for a in idle {
+                self.drop_agent(&a).await;
+            }
+        }
+    }
+
     /// Starts the supervisor task. It runs until [`Upstream::shutdown`].
     pub fn start(self: &Arc<Self>, events: Arc<dyn UpstreamEvents>) {
+        let _ = self.events.set(events.clone());
         let me = self.clone();
         tokio::spawn(async move { me.supervise(events).await });
+        if self.per_agent().is_some() {
+            tokio::spawn(self.clone().reap_idle_agents());
+        }
     }
 
     pub async fn shutdown(&self) {
@@ -137,6 +313,9 @@ impl Upstream {
             }
             c.close();
         }
+        for a in self.agent_connections() {
+            self.drop_agent(&a).await;
+        }
     }
 
     async fn supervise(self: Arc<Self>, events: Arc<dyn UpstreamEvents>) {
@@ -147,7 +326,7 @@ impl Upstream {
                 return;
             }
             self.set_health(HealthState::Connecting, self.health().last_error);
-            let attempt = tokio::time::timeout(self.spec.connect_timeout, self.connect(&events)).await;
+            let attempt = tokio::time::timeout(self.spec.connect_timeout, self.connect()).await;
             match attempt {
                 Ok(Ok(conn)) => {
                     *self.conn.write().unwrap() = Some(conn.clone());
@@ -197,23 +376,33 @@ impl Upstream {
         }
     }
 
-    async fn connect(self: &Arc<Self>, events: &Arc<dyn UpstreamEvents>) -> Result<Arc<Connection>, UpstreamError> {
+    /// Where messages outside any call go: the gateway's event handler.
+    fn sink(self: &Arc<Self>) -> crate::connection::UnsolicitedSink {
         let weak = Arc::downgrade(self);
-        let ev = events.clone();
-        let sink = Arc::new(move |u: Unsolicited| {
+        Arc::new(move |u: Unsolicited| {
             let Some(me) = weak.upgrade() else { return };
+            let Some(ev) = me.events.get() else { return };
             match u {
                 Unsolicited::Notification(m) => ev.notification(&me, m),
                 Unsolicited::Request(r) => ev.request(&me, r),
             }
-        });
+        })
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<Arc<Connection>, UpstreamError> {
+        let sink = self.sink();
         let conn = match &self.spec.transport {
-            TransportSpec::Stdio { command, args, env, cwd } => {
-                let spec = crate::stdio::StdioSpec { command, args, env, cwd: cwd.as_deref() };
+            TransportSpec::Stdio { command, args, env, cwd, secret_env } => {
+                let mut env = env.clone();
+                if let Some(s) = secret_env {
+                    let vars = s.env().await.map_err(|e| UpstreamError::Credential(self.spec.name.clone(), e))?;
+                    env.extend(vars);
+                }
+                let spec = crate::stdio::StdioSpec { command, args, env: &env, cwd: cwd.as_deref() };
                 crate::stdio::spawn(&self.spec.name, &spec, sink)
                     .map_err(|e| UpstreamError::Unavailable(self.spec.name.clone(), e))?
             }
-            TransportSpec::Http { url, headers, auth } => crate::http::connect(
+            TransportSpec::Http { url, headers, auth, .. } => crate::http::connect(
                 &self.spec.name,
                 self.client.clone(),
                 url.clone(),

@@ -24,7 +24,7 @@ pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
 pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
-pub use secrets::SecretMeta;
+pub use secrets::{CredentialUse, CredentialValue, SecretMeta};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -557,6 +557,13 @@ impl Write<'_> {
     /// Commits, bumping the inventory version so other replicas reload.
     pub async fn commit(mut self) -> Result<()> {
         sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'inventory_version'").execute(&mut *self.tx).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits a write that changes nothing the inventory shows (usage
+    /// counters): other replicas have nothing to reload.
+    pub async fn commit_quiet(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
     }

@@ -42,7 +42,7 @@ impl Store {
         .bind(u.cost_micros)
         .execute(&mut *w.tx)
         .await?;
-        w.commit().await
+        w.commit_quiet().await
     }
 
     /// An agent's totals for one day: (tokens, cost in micro-dollars).
