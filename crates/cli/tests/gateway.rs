@@ -304,7 +304,7 @@ async fn upstream_down_at_start_is_retried_and_joins_later() {
         async move {
             let r: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
             r["upstreams"].as_array().unwrap().iter().any(|u| u["name"] == "late" && u["status"] == "healthy")
-                && r["tools"].as_u64() == Some(14)
+                && r["tools"].as_u64() == Some(18)
         }
     })
     .await;
@@ -433,7 +433,7 @@ async fn lists_paginate() {
             break;
         }
     }
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 9);
 }
 
 #[tokio::test]

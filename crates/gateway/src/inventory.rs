@@ -186,6 +186,11 @@ pub async fn lifecycle(
     reason: &str,
 ) -> Result<(AgentRecord, Revocation), ControlError> {
     require_reason(reason)?;
+    // Planned before the write lock is taken (planning reads the store), carried out after the commit.
+    let credentials = match op {
+        Lifecycle::Offboard => gw.custody.offboard_plan(name, gw.on_offboard).await?,
+        _ => Vec::new(),
+    };
     let mut w = gw.store.write().await?;
     let before = existing(&mut w, name).await?;
     let (to, verb) = match (op, before.status) {
@@ -221,16 +226,22 @@ pub async fn lifecycle(
         }
         secret = SecretUpdate::Clear;
         after.has_client_secret = false;
+        for a in &credentials {
+            revoked.push(format!("upstream credential {}: {}; {}", a.reference, a.action, a.rotate));
+        }
+        if credentials.is_empty() {
+            revoked.push("upstream credentials: none attached to this agent".into());
+        }
     }
     w.update_agent(&after, secret).await?;
-    let mut record = Revocation {
+    let record = Revocation {
         agent: name.to_string(),
         status: to,
         by: actor.to_string(),
         at: Timestamp(now_ms / 1000),
         reason: reason.to_string(),
         revoked: revoked.clone(),
-        credentials: Vec::new(),
+        credentials,
     };
     let mut c = Change::new(name, actor, verb, reason);
     c.before = to_value(&before);
@@ -240,18 +251,7 @@ pub async fn lifecycle(
     publish(gw).await?;
     if to == Status::Offboarded {
         // After the commit: the agent can no longer call, so nothing re-attaches a credential.
-        record.credentials = gw.custody.offboard(name, gw.on_offboard).await?;
-        for a in &record.credentials {
-            record.revoked.push(format!("upstream credential {}: {}; {}", a.reference, a.action, a.rotate));
-        }
-        if record.credentials.is_empty() {
-            record.revoked.push("upstream credentials: none attached to this agent".into());
-        }
-        let mut c = Change::new(name, actor, "offboard-credentials", reason);
-        c.after = to_value(&record.credentials);
-        let mut w = gw.store.write().await?;
-        w.log(&c).await?;
-        w.commit_quiet().await?;
+        gw.custody.offboard_apply(name, &record.credentials).await?;
     }
     tracing::warn!(agent = %name, %actor, status = %to, %reason, "agent lifecycle change");
     Ok((after, record))

@@ -299,18 +299,18 @@ impl Custody {
         }
     }
 
-    /// Offboarding: every credential `agent` was assigned (`credentials:`) or
-    /// used is detached from it; with `delete`, those in Warden's own store
-    /// that no other agent holds are deleted too. Each comes back with what
-    /// must still happen at the provider. Store errors fail the offboarding.
-    pub async fn offboard(
+    /// Offboarding, planned: every credential `agent` was assigned
+    /// (`credentials:`) or used is to be detached from it; with `delete`, those
+    /// in Warden's own store that no other agent holds are to be deleted too.
+    /// Each comes with what must still happen at the provider. Reads only.
+    pub async fn offboard_plan(
         &self,
         agent: &str,
         mode: warden_config::OffboardCredentials,
     ) -> Result<Vec<CredentialAction>, warden_store::StoreError> {
         self.flush_usage().await;
-        let used = self.store.credential_detach(agent, warden_core::time::now_ms()).await?;
         let all_usage = self.store.credential_usage().await?;
+        let used: Vec<&warden_store::CredentialUse> = all_usage.iter().filter(|u| u.agent == agent).collect();
         let (own, shared_refs): (Vec<String>, Vec<String>) = {
             let uses = self.uses.lock().unwrap();
             (
@@ -318,7 +318,7 @@ impl Custody {
                 uses.values().flat_map(|u| u.shared.iter().cloned()).collect(),
             )
         };
-        let mut refs: Vec<String> = own.iter().cloned().chain(used.into_iter().map(|u| u.reference)).collect();
+        let mut refs: Vec<String> = own.iter().cloned().chain(used.iter().map(|u| u.reference.clone())).collect();
         refs.sort();
         refs.dedup();
         let mut out = Vec::new();
@@ -342,9 +342,6 @@ impl Custody {
             let is_shared = !others.is_empty() || shared_refs.contains(&reference);
             let store_name = reference.strip_prefix("store://").map(str::to_string);
             let delete = mode == warden_config::OffboardCredentials::Delete && !is_shared && store_name.is_some();
-            if delete && let Some(name) = &store_name {
-                self.store.secret_delete(name).await?;
-            }
             let rotate = if is_shared {
                 "shared: rotate it at the provider and give the new value to the agents that keep it".to_string()
             } else {
@@ -358,6 +355,17 @@ impl Custody {
             });
         }
         Ok(out)
+    }
+
+    /// Carries out an offboarding plan (after the agent's record is closed).
+    pub async fn offboard_apply(&self, agent: &str, plan: &[CredentialAction]) -> Result<(), warden_store::StoreError> {
+        self.store.credential_detach(agent, warden_core::time::now_ms()).await?;
+        for a in plan.iter().filter(|a| a.action == "deleted") {
+            if let Some(name) = a.reference.strip_prefix("store://") {
+                self.store.secret_delete(name).await?;
+            }
+        }
+        Ok(())
     }
 }
 
