@@ -260,3 +260,378 @@ fn the_secret_cli_never_shows_values_and_rekeys_atomically() {
     assert_eq!(run(&["secret", "list", "--json"], &[("WARDEN_MASTER_KEY", &new_key)], "").1.trim(), "[]");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What a bearer-checking upstream decided for each request: the principal, or why it refused.
+type Decisions = Arc<std::sync::Mutex<Vec<Result<String, String>>>>;
+
+/// A demo MCP upstream that accepts only tokens `idp` issued and still honours,
+/// binds each session to its principal, and records every decision and token.
+async fn guarded_upstream(idp: &warden_demo::idp::Idp) -> (SocketAddr, Decisions, warden_demo::HeaderLog) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let decisions = Decisions::default();
+    let log = warden_demo::HeaderLog::default();
+    let (idp, d) = (idp.clone(), decisions.clone());
+    let authorize: warden_demo::Authorize = Arc::new(move |h: &http::HeaderMap| {
+        let got = match h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+            None => Err("missing".to_string()),
+            Some(t) => idp.check(t).map(|i| i.subject).map_err(str::to_string),
+        };
+        d.lock().unwrap().push(got.clone());
+        got
+    });
+    let options = warden_demo::HttpOptions { seen: Some(log.clone()), authorize: Some(authorize) };
+    tokio::spawn(warden_demo::serve_http_with(l, options));
+    (addr, decisions, log)
+}
+
+async fn idp_server(idp: &warden_demo::idp::Idp) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(idp.clone().serve(l));
+    addr
+}
+
+fn text_of(r: &Reply) -> String {
+    r.body["result"]["content"][0]["text"].as_str().unwrap_or_default().to_string()
+}
+
+fn refusals(d: &Decisions) -> Vec<String> {
+    d.lock().unwrap().iter().filter_map(|x| x.clone().err()).collect()
+}
+
+const CLIENT_SECRET: &str = "warden-client-secret-7f3a9c2e1b";
+
+#[tokio::test]
+async fn oauth_client_credentials_are_cached_refreshed_and_fetched_again_once_on_401() {
+    let dir = temp_dir("oauth");
+    let secret_file = dir.join("client.secret");
+    std::fs::write(&secret_file, CLIENT_SECRET).unwrap();
+    let idp = warden_demo::idp::Idp::new(&[("warden-gw", CLIENT_SECRET)], std::time::Duration::from_secs(2), None);
+    let idp_addr = idp_server(&idp).await;
+    let (up, decisions, log) = guarded_upstream(&idp).await;
+    let yaml = format!(
+        "upstreams:\n{}agents:\n{}",
+        http_upstream(
+            "api",
+            up,
+            &format!(
+                "    auth:\n      type: oauth_client_credentials\n      token_url: http://{idp_addr}/token\n      client_id: warden-gw\n      client_secret: file://{}\n      scopes: [mcp.read, mcp.write]\n      audience: api\n",
+                secret_file.display()
+            )
+        ),
+        agent("oauth-bot", TOKEN, "    allow_tools: [\"*\"]\n"),
+    );
+    let store = sqlite_store().await;
+    let tg = TestGateway::start_with(&yaml, store.clone()).await;
+    let mut c = tg.client(TOKEN);
+    c.initialize().await;
+    assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
+    for _ in 0..5 {
+        assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
+    }
+    // One token served discovery and six calls. The request is RFC 6749 section 4.4.
+    let reqs = idp.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0]["grant_type"], "client_credentials");
+    assert_eq!(reqs[0]["scope"], "mcp.read mcp.write");
+    assert_eq!(reqs[0]["audience"], "api");
+    assert!(!reqs[0].contains_key("client_secret"), "client_secret_basic keeps the secret out of the body");
+
+    // The token expires after 2 s: Warden fetches a new one before it does, so
+    // the upstream never sees an expired token.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
+    assert_eq!(idp.requests().len(), 2);
+    assert_eq!(refusals(&decisions), Vec::<String>::new());
+
+    // The provider revokes the token: one 401, one new token, the call goes through.
+    idp.revoke_all();
+    assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
+    assert_eq!(refusals(&decisions), ["revoked"]);
+    assert_eq!(idp.requests().len(), 3);
+
+    // The token Warden holds is a secret like any other: an echo of it comes back redacted.
+    let token = log.lock().unwrap().last().unwrap()["authorization"].to_str().unwrap()[7..].to_string();
+    let r = c.call("echo", json!({"text": format!("token is {token}")})).await;
+    assert_eq!(text_of(&r), "token is [REDACTED:oauth-token:api]");
+
+    // The token endpoint refuses Warden's client (a wrong secret): the call fails
+    // clearly, and nothing reaches the upstream without a valid token.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&secret_file, "not-the-client-secret").unwrap();
+    idp.revoke_all();
+    let r = c.call("whoami", json!({})).await;
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("invalid_client") && msg.contains("oauth-token:api"), "{}", r.body);
+    assert!(!msg.contains("not-the-client-secret") && !msg.contains(CLIENT_SECRET), "{msg}");
+    assert_eq!(refusals(&decisions), ["revoked", "revoked"], "one try with the revoked token, none without a token");
+    let metrics = reqwest::get(format!("{}/metrics", tg.base())).await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("warden_secret_failures_total{reference=\"oauth-token:api\"}")),
+        "{metrics}"
+    );
+    drop(tg);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An STS that accepts only subject tokens Warden signed for it (audience: the STS URL).
+fn sts_accepting_warden_tokens(
+    keys: Vec<warden_store::SigningKey>,
+    issuer: String,
+    sts_url: String,
+) -> warden_demo::idp::SubjectCheck {
+    let settings = warden_auth::keys::TokenSettings { issuer, audience: sts_url, ttl_secs: 3600, leeway_secs: 0 };
+    let ring = warden_auth::keys::Keyring::new(&keys, settings).unwrap();
+    Arc::new(move |t: &str| ring.verify(t).map(|c| c.agent).map_err(|e| e.to_string()))
+}
+
+#[tokio::test]
+async fn token_exchange_gives_each_agent_its_own_upstream_identity_and_session() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sts_addr = l.local_addr().unwrap();
+    let sts_url = format!("http://{sts_addr}/token");
+    // The gateway is built first, so the STS can trust its signing keys.
+    let (up_l, up) = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        (l, a)
+    };
+    drop(up_l);
+    let yaml = format!(
+        "upstreams:\n{}agents:\n{}{}",
+        http_upstream(
+            "repo",
+            up,
+            &format!(
+                "    auth:\n      type: token_exchange\n      sts_url: {sts_url}\n      audience: repo-api\n      scopes: [repo]\n"
+            )
+        ),
+        agent("bot-a", TOKEN_A, "    allow_tools: [\"*\"]\n"),
+        agent("bot-b", TOKEN_B, "    allow_tools: [\"*\"]\n"),
+    );
+    let store = sqlite_store().await;
+    let (gw, listener) = build(&yaml, store.clone()).await;
+    // Signing keys exist once the inventory is loaded; the STS trusts exactly those.
+    warden_gateway::inventory::publish(&gw).await.unwrap();
+    let issuer = gw.directory.settings().issuer.clone();
+    let check = sts_accepting_warden_tokens(store.signing_keys().await.unwrap(), issuer, sts_url.clone());
+    let idp = warden_demo::idp::Idp::new(&[], std::time::Duration::from_secs(300), Some(check));
+    tokio::spawn(idp.clone().serve(l));
+    let (decisions, log) = {
+        let l = tokio::net::TcpListener::bind(up).await.unwrap();
+        let decisions = Decisions::default();
+        let log = warden_demo::HeaderLog::default();
+        let (i, d) = (idp.clone(), decisions.clone());
+        let authorize: warden_demo::Authorize = Arc::new(move |h: &http::HeaderMap| {
+            let got = match h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+            {
+                None => Err("missing".to_string()),
+                Some(t) => i.check(t).map(|x| x.subject).map_err(str::to_string),
+            };
+            d.lock().unwrap().push(got.clone());
+            got
+        });
+        tokio::spawn(warden_demo::serve_http_with(
+            l,
+            warden_demo::HttpOptions { seen: Some(log.clone()), authorize: Some(authorize) },
+        ));
+        (decisions, log)
+    };
+    gw.start().await.unwrap();
+    let tg = TestGateway::serve(gw.clone(), listener).await;
+    let (mut a, mut b) = (tg.client(TOKEN_A), tg.client(TOKEN_B));
+    a.initialize().await;
+    b.initialize().await;
+    // Each agent acts under its own identity at the upstream; discovery ran as Warden.
+    assert_eq!(text_of(&a.call("whoami", json!({})).await), "bot-a");
+    assert_eq!(text_of(&b.call("whoami", json!({})).await), "bot-b");
+    assert_eq!(text_of(&a.call("whoami", json!({})).await), "bot-a");
+    let mut upstream_sessions: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.get("mcp-session-id").map(|v| v.to_str().unwrap().to_string()))
+        .collect();
+    upstream_sessions.sort();
+    upstream_sessions.dedup();
+    assert_eq!(upstream_sessions.len(), 3, "Warden's discovery session and one per agent");
+    assert!(gw.upstreams[0].agent_connections() == ["bot-a", "bot-b"]);
+    let reqs = idp.requests();
+    assert_eq!(reqs.len(), 3, "warden, bot-a, bot-b: one exchange each: {reqs:?}");
+    for r in &reqs {
+        assert_eq!(r["grant_type"], "urn:ietf:params:oauth:grant-type:token-exchange");
+        assert_eq!(r["subject_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+        assert_eq!(r["requested_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+        assert_eq!((r["audience"].as_str(), r["scope"].as_str()), ("repo-api", "repo"));
+        // The subject token is Warden-signed for the STS: never the agent's own bearer token.
+        assert!(r["subject_token"] != TOKEN_A && r["subject_token"] != TOKEN_B);
+    }
+    let seen = all_header_text(&log);
+    assert!(!seen.contains(TOKEN_A) && !seen.contains(TOKEN_B), "an agent's token reached the upstream");
+    assert_eq!(refusals(&decisions), Vec::<String>::new());
+
+    // The STS refuses bot-b from now on; its token is revoked at the provider.
+    idp.refuse_subject("bot-b");
+    idp.revoke_all();
+    let r = b.call("whoami", json!({})).await;
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("invalid_grant") && msg.contains("sts-token:repo/bot-b"), "{}", r.body);
+    // bot-a is unaffected: a fresh exchange, and on.
+    assert_eq!(text_of(&a.call("whoami", json!({})).await), "bot-a");
+    assert!(!refusals(&decisions).iter().any(|r| r == "missing"), "nothing was sent without a token");
+
+    // Suspending bot-a closes its own upstream session and drops its token.
+    gw.close_agent_sessions("bot-a").await;
+    assert_eq!(
+        gw.upstreams[0].agent_connections(),
+        Vec::<String>::new().into_iter().chain(["bot-b".to_string()]).collect::<Vec<_>>()
+    );
+    drop(tg);
+}
+
+#[tokio::test]
+async fn per_agent_credentials_are_used_tracked_audited_and_offboarded() {
+    let dir = temp_dir("peragent");
+    let key_file = dir.join("master.key");
+    std::fs::write(&key_file, Kek::generate_text()).unwrap();
+    let kek = Kek::parse(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let db = format!("sqlite://{}", dir.join("warden.db").display());
+    let store = Arc::new(warden_store::Store::open(&db).await.unwrap());
+    for (name, value) in [
+        ("shared", "shared-cred-0a1b2c3d4e5f6a7b"),
+        ("own-a", "own-cred-a-9f8e7d6c5b4a3f2e"),
+        ("own-c", "own-cred-c-1234abcd5678ef90"),
+    ] {
+        store.secret_put(name, &SealedSecret::seal(&kek, name, value), 1).await.unwrap();
+    }
+    let (up1, log1) = recording_upstream().await;
+    let (up2, log2) = recording_upstream().await;
+    let yaml = format!(
+        "secrets:\n  master_key_file: {:?}\n  on_offboard: delete\nupstreams:\n{}{}agents:\n{}{}{}",
+        key_file.display().to_string(),
+        http_upstream(
+            "one",
+            up1,
+            "    auth: {type: header, header: X-Api-Key, prefix: \"\", secret: store://shared}\n    credentials:\n      a-bot: store://own-a\n"
+        ),
+        http_upstream(
+            "two",
+            up2,
+            "    resources: { exclude: [\"*\"] }\n    credentials:\n      c-bot: store://own-c\n"
+        ),
+        agent("a-bot", TOKEN_A, "    allow_tools: [\"*\"]\n"),
+        agent("b-bot", TOKEN_B, "    allow_tools: [\"*\"]\n"),
+        agent("c-bot", "token-c-0123456789", "    allow_tools: [\"*\"]\n"),
+    );
+    let tg = TestGateway::start_with(&yaml, store.clone()).await;
+    let (mut a, mut b, mut cc) = (tg.client(TOKEN_A), tg.client(TOKEN_B), tg.client("token-c-0123456789"));
+    for c in [&mut a, &mut b, &mut cc] {
+        c.initialize().await;
+    }
+    let keys_for = |log: &warden_demo::HeaderLog, from: usize| -> Vec<String> {
+        log.lock().unwrap()[from..].iter().map(|h| h["x-api-key"].to_str().unwrap_or("").to_string()).collect()
+    };
+    let bearer_for = |log: &warden_demo::HeaderLog, from: usize| -> Vec<String> {
+        log.lock().unwrap()[from..]
+            .iter()
+            .map(|h| h.get("authorization").map_or("", |v| v.to_str().unwrap()).to_string())
+            .collect()
+    };
+    // a-bot carries its own credential (on a session of its own); b-bot the shared one.
+    let n = log1.lock().unwrap().len();
+    assert_eq!(text_of(&a.call("one__echo", json!({"text": "a"})).await), "a");
+    let own_a = keys_for(&log1, n);
+    assert!(own_a.iter().all(|k| k == "own-cred-a-9f8e7d6c5b4a3f2e") && !own_a.is_empty(), "{own_a:?}");
+    let n = log1.lock().unwrap().len();
+    assert_eq!(text_of(&b.call("one__echo", json!({"text": "b"})).await), "b");
+    assert_eq!(keys_for(&log1, n), ["shared-cred-0a1b2c3d4e5f6a7b"]);
+    // Upstream two has no `auth`: only c-bot, which has a credential, may call it.
+    let n = log2.lock().unwrap().len();
+    assert_eq!(text_of(&cc.call("two__echo", json!({"text": "c"})).await), "c");
+    assert!(bearer_for(&log2, n).iter().all(|v| v == "Bearer own-cred-c-1234abcd5678ef90"));
+    let n = log2.lock().unwrap().len();
+    let r = b.call("two__echo", json!({"text": "b"})).await;
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("\"b-bot\" has no credential for upstream \"two\""), "{}", r.body);
+    assert_eq!(log2.lock().unwrap().len(), n, "nothing was sent for b-bot");
+
+    // Usage is recorded per credential and agent.
+    tg.gw.custody.flush_usage().await;
+    let usage = store.credential_usage().await.unwrap();
+    let who: Vec<(String, String)> = usage.iter().map(|u| (u.reference.clone(), u.agent.clone())).collect();
+    assert_eq!(
+        who,
+        [
+            ("store://own-a".into(), "a-bot".into()),
+            ("store://own-c".into(), "c-bot".into()),
+            ("store://shared".into(), "b-bot".into())
+        ]
+    );
+    assert!(usage.iter().all(|u| u.uses == 1 && u.last_used_at_ms > 0));
+
+    // `warden secret audit` reports it all; a shared credential and a stale one are flagged.
+    let cfg = dir.join("warden.yaml");
+    std::fs::write(&cfg, &yaml).unwrap();
+    let (code, out, err) =
+        cli(&["secret", "audit", "--config", cfg.to_str().unwrap(), "--store-url", &db, "--json"], &[], "");
+    assert_eq!(code, 1, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let entry =
+        |r: &str| report["credentials"].as_array().unwrap().iter().find(|c| c["reference"] == r).unwrap().clone();
+    assert_eq!(entry("store://own-a")["agents"], json!(["a-bot"]));
+    assert_eq!(entry("store://own-a")["stale"], true, "stored with rotated_at = 1 ms after the epoch");
+    assert!(entry("store://shared")["last_used_ms"].as_i64().unwrap() > 0);
+    assert_eq!(report["plaintext_in_config"], json!([]));
+    assert!(!out.contains("own-cred-a") && !out.contains("shared-cred"), "audit shows no values");
+
+    // Offboarding a-bot: its own credential is deleted from the store (on_offboard: delete)
+    // and listed for revocation at the provider.
+    let spec =
+        serde_json::from_value(json!({"name": "a-bot", "owner": "alice@example.com", "allow_tools": ["*"]})).unwrap();
+    warden_gateway::inventory::create(&tg.gw, spec, "test", "inventory record").await.unwrap();
+    let (_, rev) = warden_gateway::inventory::lifecycle(
+        &tg.gw,
+        "a-bot",
+        warden_gateway::inventory::Lifecycle::Offboard,
+        "test",
+        "left the team",
+    )
+    .await
+    .unwrap();
+    let actions: Vec<(String, &str)> = rev.credentials.iter().map(|a| (a.reference.clone(), a.action)).collect();
+    assert_eq!(actions, [("store://own-a".to_string(), "deleted")]);
+    assert!(rev.credentials[0].rotate.contains("revoke it at the provider"));
+    assert!(rev.revoked.iter().any(|r| r.contains("store://own-a: deleted")), "{:?}", rev.revoked);
+    assert!(store.secret_sealed("own-a").await.unwrap().is_none());
+    assert!(store.secret_sealed("shared").await.unwrap().is_some(), "a shared credential is never deleted");
+    assert!(store.credential_usage().await.unwrap().iter().any(|u| u.agent == "a-bot" && u.detached_at_ms.is_some()));
+    drop(tg);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn serve_refuses_plaintext_credentials_in_the_config_unless_allowed() {
+    let dir = temp_dir("plaintext");
+    let cfg = dir.join("warden.yaml");
+    let token = ["ghp_", "Zx9Qw3Er5Ty7Ui1Op3As5Df7Gh9Jk1Lz2Xc4"].concat();
+    std::fs::write(
+        &cfg,
+        format!("upstreams:\n{}", stdio_upstream("local", &format!("    env:\n      GITHUB_TOKEN: {token}\n"))),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let (code, _, err) = cli(
+        &["serve", "--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[],
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("credentials written in plaintext") && err.contains("env.GITHUB_TOKEN"), "{err}");
+    assert!(err.contains("--allow-plaintext-secrets") && !err.contains(&token), "{err}");
+    let (code, out, _) =
+        cli(&["secret", "audit", "--config", cfg.to_str().unwrap(), "--data-dir", data.to_str().unwrap()], &[], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("PLAINTEXT") && out.contains("env.GITHUB_TOKEN") && !out.contains(&token), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
