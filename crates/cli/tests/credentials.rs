@@ -635,3 +635,109 @@ fn serve_refuses_plaintext_credentials_in_the_config_unless_allowed() {
     assert!(out.contains("PLAINTEXT") && out.contains("env.GITHUB_TOKEN") && !out.contains(&token), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn vault_references_resolve_with_token_or_kubernetes_login_and_cache_by_lease() {
+    use std::sync::atomic::Ordering;
+    let dir = temp_dir("vault");
+    let sa_jwt = dir.join("sa.jwt");
+    std::fs::write(&sa_jwt, "eyJhbGciOiJSUzI1NiJ9.sa-token-for-warden.sig\n").unwrap();
+    let root_file = dir.join("vault.token");
+    std::fs::write(&root_file, "hvs.root-token-0123456789").unwrap();
+    let k8s = warden_demo::vault::KubernetesRole {
+        mount: "kubernetes".into(),
+        role: "warden".into(),
+        jwt: "eyJhbGciOiJSUzI1NiJ9.sa-token-for-warden.sig".into(),
+        ttl: std::time::Duration::from_secs(3600),
+    };
+    let vault = warden_demo::vault::Vault::new("hvs.root-token-0123456789", Some(k8s), Some("team-a"));
+    vault.put("secret", "github", json!({"token": "vault-gh-token-version-1"}));
+    let vl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vaddr = vl.local_addr().unwrap();
+    tokio::spawn(vault.clone().serve(vl));
+    let (up, log) = recording_upstream().await;
+    let (up2, log2) = recording_upstream().await;
+    let config = |auth: &str| {
+        format!(
+            "secrets:\n  vault:\n    address: http://{vaddr}\n    namespace: team-a\n    cache_secs: 1\n    auth: {auth}\nupstreams:\n{}{}agents:\n{}",
+            http_upstream("gh", up, "    auth: {type: header, secret: \"vault://secret/github#token\"}\n"),
+            http_upstream(
+                "nokey",
+                up2,
+                "    resources: { exclude: [\"*\"] }\n    auth: {type: header, secret: \"vault://secret/github#missing\"}\n"
+            ),
+            agent("vault-bot", TOKEN, "    allow_tools: [\"*\"]\n"),
+        )
+    };
+    let bearer = |log: &warden_demo::HeaderLog| {
+        log.lock().unwrap().last().and_then(|h| h.get("authorization").map(|v| v.to_str().unwrap().to_string()))
+    };
+
+    // Token auth: the Vault token is itself a reference (a file here).
+    let tg = TestGateway::start_with(
+        &config(&format!("{{method: token, token: \"file://{}\"}}", root_file.display())),
+        sqlite_store().await,
+    )
+    .await;
+    let mut c = tg.client(TOKEN);
+    c.initialize().await;
+    assert_eq!(text_of(&c.call("gh__echo", json!({"text": "1"})).await), "1");
+    assert_eq!(bearer(&log).as_deref(), Some("Bearer vault-gh-token-version-1"));
+    let reads = vault.reads.load(Ordering::Relaxed);
+    for _ in 0..5 {
+        c.call("gh__echo", json!({"text": "cached"})).await;
+    }
+    assert_eq!(vault.reads.load(Ordering::Relaxed), reads, "reads within cache_secs come from the cache");
+    // A new version in Vault is used once the cached read ends.
+    vault.put("secret", "github", json!({"token": "vault-gh-token-version-2"}));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    c.call("gh__echo", json!({"text": "2"})).await;
+    assert_eq!(bearer(&log).as_deref(), Some("Bearer vault-gh-token-version-2"));
+    // A key the secret does not have: that upstream never connects (health names
+    // the reference), and it never receives a request without its credential.
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", tg.base())).await.unwrap().json().await.unwrap();
+    let nokey = ready["upstreams"].as_array().unwrap().iter().find(|u| u["name"] == "nokey").unwrap().clone();
+    let why = nokey["last_error"].as_str().or(nokey["error"].as_str()).unwrap_or_default().to_string();
+    assert_ne!(nokey["status"], "healthy");
+    assert!(why.contains("vault://secret/github#missing") && why.contains("has no key"), "{nokey}");
+    assert_eq!(log2.lock().unwrap().len(), 0);
+    // The echoed Vault value is known, so redacted.
+    let r = c.call("gh__echo", json!({"text": "vault-gh-token-version-2"})).await;
+    assert_eq!(text_of(&r), "[REDACTED:secret/github#token]");
+    drop(tg);
+
+    // Kubernetes auth: the service-account JWT is traded for a Vault token; when
+    // Vault revokes it, Warden logs in again once and carries on.
+    let tg = TestGateway::start_with(
+        &config(&format!("{{method: kubernetes, role: warden, jwt_file: \"{}\"}}", sa_jwt.display())),
+        sqlite_store().await,
+    )
+    .await;
+    let mut c = tg.client(TOKEN);
+    c.initialize().await;
+    let logins = vault.logins.load(Ordering::Relaxed);
+    assert!(logins >= 1);
+    vault.revoke_issued_tokens();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(text_of(&c.call("gh__echo", json!({"text": "k8s"})).await), "k8s");
+    assert_eq!(bearer(&log).as_deref(), Some("Bearer vault-gh-token-version-2"));
+    assert_eq!(vault.logins.load(Ordering::Relaxed), logins + 1);
+    drop(tg);
+
+    // A wrong service-account token: Vault refuses the login; the upstream is not
+    // connected, health says why, and it receives nothing.
+    std::fs::write(&sa_jwt, "not-the-service-account-token").unwrap();
+    let before = log.lock().unwrap().len();
+    let tg = TestGateway::start_with(
+        &config(&format!("{{method: kubernetes, role: warden, jwt_file: \"{}\"}}", sa_jwt.display())),
+        sqlite_store().await,
+    )
+    .await;
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", tg.base())).await.unwrap().json().await.unwrap();
+    let gh = ready["upstreams"].as_array().unwrap().iter().find(|u| u["name"] == "gh").unwrap().clone();
+    let why = gh["last_error"].as_str().or(gh["error"].as_str()).unwrap_or_default().to_string();
+    assert!(why.contains("Vault refused the Kubernetes login") && why.contains("permission denied"), "{gh}");
+    assert_eq!(log.lock().unwrap().len(), before);
+    drop(tg);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -171,6 +171,15 @@ impl Gateway {
             custody.register_uses(&format!("model:{}", m.name.0), credentials::Uses { shared, ..Default::default() });
         }
         let subjects = Arc::new(credentials::agents::Subjects::default());
+        // Credentials Warden reads from its own environment are not inherited by stdio upstreams.
+        let hide_env: Vec<String> = config
+            .secret_references()
+            .into_iter()
+            .filter_map(|r| match r.reference {
+                warden_secrets::SecretRef::Env(n) => Some(n),
+                _ => None,
+            })
+            .collect();
         let mut upstreams = Vec::new();
         for u in &config.upstreams {
             let transport = match u.transport {
@@ -194,6 +203,7 @@ impl Gateway {
                         args: u.args.iter().map(|a| a.0.clone()).collect(),
                         env: plain.into_iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
                         cwd: u.cwd.as_ref().map(|c| c.0.clone()),
+                        hide_env: hide_env.clone(),
                         secret_env: (!vars.is_empty()).then(|| {
                             Arc::new(credentials::SecretEnv { vars, custody: custody.clone() })
                                 as Arc<dyn warden_mcp::EnvSource>

@@ -39,10 +39,18 @@ pub struct StdioSpec<'a> {
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
     pub cwd: Option<&'a str>,
+    /// Variables of Warden's own environment the child must not inherit
+    /// (credentials meant for other upstreams). `WARDEN_*` never passes either.
+    pub hide: &'a [String],
 }
 
 pub(crate) fn spawn(name: &str, spec: &StdioSpec<'_>, sink: UnsolicitedSink) -> Result<Arc<Connection>, String> {
     let mut cmd = Command::new(spec.command);
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("WARDEN_") || spec.hide.iter().any(|h| h == k)) {
+            cmd.env_remove(&k);
+        }
+    }
     cmd.args(spec.args)
         .envs(spec.env)
         .stdin(Stdio::piped())

@@ -20,6 +20,8 @@ pub enum TransportSpec {
         cwd: Option<String>,
         /// Environment variables whose values are credentials, resolved at each start.
         secret_env: Option<Arc<dyn EnvSource>>,
+        /// Variables of Warden's environment the child must not inherit.
+        hide_env: Vec<String>,
     },
     Http {
         url: reqwest::Url,
@@ -392,13 +394,13 @@ impl Upstream {
     async fn connect(self: &Arc<Self>) -> Result<Arc<Connection>, UpstreamError> {
         let sink = self.sink();
         let conn = match &self.spec.transport {
-            TransportSpec::Stdio { command, args, env, cwd, secret_env } => {
+            TransportSpec::Stdio { command, args, env, cwd, secret_env, hide_env } => {
                 let mut env = env.clone();
                 if let Some(s) = secret_env {
                     let vars = s.env().await.map_err(|e| UpstreamError::Credential(self.spec.name.clone(), e))?;
                     env.extend(vars);
                 }
-                let spec = crate::stdio::StdioSpec { command, args, env: &env, cwd: cwd.as_deref() };
+                let spec = crate::stdio::StdioSpec { command, args, env: &env, cwd: cwd.as_deref(), hide: hide_env };
                 crate::stdio::spawn(&self.spec.name, &spec, sink)
                     .map_err(|e| UpstreamError::Unavailable(self.spec.name.clone(), e))?
             }
