@@ -741,3 +741,112 @@ async fn vault_references_resolve_with_token_or_kubernetes_login_and_cache_by_le
     drop(tg);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A raw OTLP/HTTP sink: keeps every exported body byte for byte.
+async fn otlp_sink() -> (SocketAddr, Arc<std::sync::Mutex<Vec<u8>>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().extend_from_slice(&body);
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, got)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn canary_a_secret_an_upstream_leaks_is_found_in_no_output() {
+    use base64::Engine;
+    const CANARY: &str = "canary-5e1f0c9a7b3d2e4f6a8c";
+    let dir = temp_dir("canary");
+    let data = dir.join("data");
+    let data_s = data.display().to_string();
+    let (_, key, _) = cli(&["secret", "generate-key"], &[], "");
+    let key = key.trim().to_string();
+    let (code, _, err) =
+        cli(&["secret", "set", "canary", "--data-dir", &data_s], &[("WARDEN_MASTER_KEY", &key)], CANARY);
+    assert_eq!(code, 0, "{err}");
+    let (otlp, exported) = otlp_sink().await;
+    let port = free_port();
+    let cfg = dir.join("warden.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "telemetry:\n  otlp:\n    endpoint: http://{otlp}/v1/traces\n    capture_content: true\n    batch_size: 1\nupstreams:\n{}agents:\n{}",
+            stdio_upstream("leaky", "    env:\n      DEMO_CANARY: store://canary\n"),
+            agent("canary-bot", TOKEN, "    allow_tools: [\"*\"]\n"),
+        ),
+    )
+    .unwrap();
+    let log_path = dir.join("warden.log");
+    let mut child = std::process::Command::new(warden_bin())
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--data-dir", &data_s])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("WARDEN_MASTER_KEY", &key)
+        .env("WARDEN_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually("warden ready", std::time::Duration::from_secs(20), || {
+        let url = format!("{base}/readyz");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    let mut c = Client::new(format!("{base}/mcp"), Some(TOKEN));
+    c.initialize().await;
+    let mut responses = String::new();
+    for to in ["result", "tool_error", "rpc_error", "stderr"] {
+        let r = c.call("show_env", json!({"name": "DEMO_CANARY", "to": to})).await;
+        responses.push_str(&r.body.to_string());
+    }
+    // The agent itself echoes the value, raw and base64-encoded.
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    for text in [CANARY.to_string(), format!("b64:{b64}")] {
+        responses.push_str(&c.call("echo", json!({"text": text})).await.body.to_string());
+    }
+    assert!(responses.matches("[REDACTED:canary]").count() >= 5, "every path was exercised: {responses}");
+    eventually("spans exported", std::time::Duration::from_secs(10), || {
+        let e = exported.clone();
+        async move { String::from_utf8_lossy(&e.lock().unwrap()).contains("show_env") }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A clean stop: SIGTERM, drain, final checkpoint.
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("demo upstream debug: DEMO_CANARY=[REDACTED:canary]"), "the stderr line was logged, redacted");
+    let mut db = Vec::new();
+    for f in std::fs::read_dir(&data).unwrap() {
+        db.extend(std::fs::read(f.unwrap().path()).unwrap_or_default());
+    }
+    let otlp_bytes = exported.lock().unwrap().clone();
+    let hex_form = hex::encode(CANARY);
+    let url_form: String = url::form_urlencoded::byte_serialize(CANARY.as_bytes()).collect();
+    for (what, hay) in [
+        ("HTTP responses", responses.into_bytes()),
+        ("log", log.into_bytes()),
+        ("database files (audit included)", db),
+        ("OTLP payloads", otlp_bytes),
+    ] {
+        for form in [CANARY, &b64, &hex_form, &url_form] {
+            assert!(!hay.windows(form.len()).any(|w| w == form.as_bytes()), "the canary ({form}) is in the {what}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
