@@ -109,7 +109,7 @@ impl Idp {
     }
 
     /// RFC 6749 section 2.3.1: HTTP Basic (URL-encoded id and secret) or the form body.
-    fn client(&self, headers: &HeaderMap, form: &BTreeMap<String, String>) -> Result<Option<String>, Response> {
+    fn client(&self, headers: &HeaderMap, form: &BTreeMap<String, String>) -> Result<Option<String>, Box<Response>> {
         let basic = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -125,11 +125,11 @@ impl Idp {
         let posted = form.get("client_secret").map(|s| (form.get("client_id").cloned().unwrap_or_default(), s.clone()));
         let (id, secret) = match (basic, posted) {
             (Some(_), Some(_)) => {
-                return Err(oauth_error(
+                return Err(Box::new(oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "more than one client authentication method",
-                ));
+                )));
             }
             (Some(c), None) | (None, Some(c)) => c,
             (None, None) => return Ok(None),
@@ -139,7 +139,7 @@ impl Idp {
             _ => {
                 let mut r = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, "Basic realm=\"demo-idp\"".parse().unwrap());
-                Err(r)
+                Err(Box::new(r))
             }
         }
     }
@@ -171,7 +171,7 @@ async fn token(State(idp): State<Idp>, headers: HeaderMap, body: axum::body::Byt
     idp.inner.lock().unwrap().requests.push(form.clone());
     let client = match idp.client(&headers, &form) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let scope = form.get("scope").cloned().unwrap_or_default();
     match form.get("grant_type").map(String::as_str) {
