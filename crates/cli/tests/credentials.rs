@@ -850,3 +850,36 @@ async fn canary_a_secret_an_upstream_leaks_is_found_in_no_output() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_secret_stored_or_rotated_later_is_redacted_before_its_first_use() {
+    let dir = temp_dir("later");
+    let key_file = dir.join("master.key");
+    std::fs::write(&key_file, Kek::generate_text()).unwrap();
+    let kek = Kek::parse(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let store = sqlite_store().await;
+    let yaml = format!(
+        "secrets:\n  master_key_file: {:?}\nupstreams:\n{}agents:\n{}",
+        key_file.display().to_string(),
+        stdio_upstream("demo", ""),
+        agent("later-bot", TOKEN, "    allow_tools: [\"*\"]\n"),
+    );
+    let tg = TestGateway::start_with(&yaml, store.clone()).await;
+    let mut c = tg.client(TOKEN);
+    c.initialize().await;
+    // `warden secret set` in another process, after the gateway started.
+    store.secret_put("later", &SealedSecret::seal(&kek, "later", "later-value-4c3b2a1908f7e6d5"), 2).await.unwrap();
+    assert_eq!(
+        text_of(&c.call("echo", json!({"text": "later-value-4c3b2a1908f7e6d5"})).await),
+        "later-value-4c3b2a1908f7e6d5"
+    );
+    tg.gw.custody.refresh_store_secrets().await;
+    assert_eq!(text_of(&c.call("echo", json!({"text": "later-value-4c3b2a1908f7e6d5"})).await), "[REDACTED:later]");
+    // Rotated: the new value is redacted at once, and the old one still is.
+    store.secret_put("later", &SealedSecret::seal(&kek, "later", "later-rotated-aa11bb22cc33dd44"), 3).await.unwrap();
+    tg.gw.custody.refresh_store_secrets().await;
+    let r = c.call("echo", json!({"text": "later-rotated-aa11bb22cc33dd44 later-value-4c3b2a1908f7e6d5"})).await;
+    assert_eq!(text_of(&r), "[REDACTED:later] [REDACTED:later]");
+    drop(tg);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -574,6 +574,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 custody.flush_usage().await;
+                custody.refresh_store_secrets().await;
             }
         })
     };

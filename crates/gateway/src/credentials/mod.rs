@@ -92,6 +92,8 @@ pub struct Custody {
     uses: Mutex<HashMap<String, Uses>>,
     /// (reference, agent) → (uses, last used ms), not yet written to the store.
     pending_usage: Mutex<HashMap<(String, String), (i64, i64)>>,
+    /// Versions of Warden's own store secrets last loaded into the matcher.
+    store_versions: Mutex<HashMap<String, i64>>,
 }
 
 impl Custody {
@@ -106,6 +108,7 @@ impl Custody {
             meters,
             uses: Mutex::new(HashMap::new()),
             pending_usage: Mutex::new(HashMap::new()),
+            store_versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -257,11 +260,23 @@ impl Custody {
                 tracing::warn!(place = %r.place, error = %e, "credential not available yet; calls that need it will fail");
             }
         }
-        if self.kek.is_some()
-            && let Ok(list) = self.store.secret_list().await
-        {
-            for m in list {
-                let _ = self.resolve(&SecretRef::Store(m.name)).await;
+        self.refresh_store_secrets().await;
+    }
+
+    /// Loads every store secret whose version changed (a `warden secret set` or
+    /// `rotate`, from any process) into the matcher, so a new value is redacted
+    /// before its first use. Runs at start and every few seconds.
+    pub async fn refresh_store_secrets(&self) {
+        if self.kek.is_none() {
+            return;
+        }
+        let Ok(list) = self.store.secret_list().await else { return };
+        for m in list {
+            if self.store_versions.lock().unwrap().get(&m.name) == Some(&m.version) {
+                continue;
+            }
+            if self.resolve(&SecretRef::Store(m.name.clone())).await.is_ok() {
+                self.store_versions.lock().unwrap().insert(m.name, m.version);
             }
         }
     }
@@ -274,7 +289,7 @@ impl Custody {
     /// Counts one call by `agent` through `name` against each credential it used.
     pub fn note_use(&self, name: &str, agent: &str) {
         let uses = self.uses.lock().unwrap();
-        let Some(u) = uses.get(name) else { return };
+        let Some(u) = uses.get(name).filter(|u| !u.shared.is_empty() || !u.own.is_empty()) else { return };
         let now = warden_core::time::now_ms();
         let mut pending = self.pending_usage.lock().unwrap();
         let own = u.own.get(agent);
