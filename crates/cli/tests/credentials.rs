@@ -345,11 +345,17 @@ async fn oauth_client_credentials_are_cached_refreshed_and_fetched_again_once_on
     assert_eq!(idp.requests().len(), 2);
     assert_eq!(refusals(&decisions), Vec::<String>::new());
 
-    // The provider revokes the token: one 401, one new token, the call goes through.
+    // The provider considers the token expired before `expires_in` said: one 401,
+    // one new token, the call goes through.
+    idp.expire_all();
+    assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
+    assert_eq!(refusals(&decisions), ["expired"]);
+    assert_eq!(idp.requests().len(), 3);
+    // The same for a revoked token.
     idp.revoke_all();
     assert_eq!(text_of(&c.call("whoami", json!({})).await), "warden-gw");
-    assert_eq!(refusals(&decisions), ["revoked"]);
-    assert_eq!(idp.requests().len(), 3);
+    assert_eq!(refusals(&decisions), ["expired", "revoked"]);
+    assert_eq!(idp.requests().len(), 4);
 
     // The token Warden holds is a secret like any other: an echo of it comes back redacted.
     let token = log.lock().unwrap().last().unwrap()["authorization"].to_str().unwrap()[7..].to_string();
@@ -365,7 +371,11 @@ async fn oauth_client_credentials_are_cached_refreshed_and_fetched_again_once_on
     let msg = r.body["error"]["message"].as_str().unwrap_or_default().to_string();
     assert!(msg.contains("invalid_client") && msg.contains("oauth-token:api"), "{}", r.body);
     assert!(!msg.contains("not-the-client-secret") && !msg.contains(CLIENT_SECRET), "{msg}");
-    assert_eq!(refusals(&decisions), ["revoked", "revoked"], "one try with the revoked token, none without a token");
+    assert_eq!(
+        refusals(&decisions),
+        ["expired", "revoked", "revoked"],
+        "one try with the revoked token, none without a token"
+    );
     let metrics = reqwest::get(format!("{}/metrics", tg.base())).await.unwrap().text().await.unwrap();
     assert!(
         metrics.lines().any(|l| l.starts_with("warden_secret_failures_total{reference=\"oauth-token:api\"}")),

@@ -87,6 +87,15 @@ impl Idp {
         inner.revoked.extend(all);
     }
 
+    /// Every token issued so far expires now, whatever `expires_in` said
+    /// (a provider whose clock runs ahead, or that shortened a lifetime).
+    pub fn expire_all(&self) {
+        let now = Instant::now();
+        for t in self.inner.lock().unwrap().tokens.values_mut() {
+            t.expires = now;
+        }
+    }
+
     pub fn set_ttl(&self, ttl: Duration) {
         *self.ttl.lock().unwrap() = ttl;
     }
