@@ -269,6 +269,11 @@ type Decisions = Arc<std::sync::Mutex<Vec<Result<String, String>>>>;
 async fn guarded_upstream(idp: &warden_demo::idp::Idp) -> (SocketAddr, Decisions, warden_demo::HeaderLog) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let (decisions, log) = guarded_upstream_on(l, idp);
+    (addr, decisions, log)
+}
+
+fn guarded_upstream_on(l: tokio::net::TcpListener, idp: &warden_demo::idp::Idp) -> (Decisions, warden_demo::HeaderLog) {
     let decisions = Decisions::default();
     let log = warden_demo::HeaderLog::default();
     let (idp, d) = (idp.clone(), decisions.clone());
@@ -282,7 +287,7 @@ async fn guarded_upstream(idp: &warden_demo::idp::Idp) -> (SocketAddr, Decisions
     });
     let options = warden_demo::HttpOptions { seen: Some(log.clone()), authorize: Some(authorize) };
     tokio::spawn(warden_demo::serve_http_with(l, options));
-    (addr, decisions, log)
+    (decisions, log)
 }
 
 async fn idp_server(idp: &warden_demo::idp::Idp) -> SocketAddr {
@@ -428,26 +433,7 @@ async fn token_exchange_gives_each_agent_its_own_upstream_identity_and_session()
     let check = sts_accepting_warden_tokens(store.signing_keys().await.unwrap(), issuer, sts_url.clone());
     let idp = warden_demo::idp::Idp::new(&[], std::time::Duration::from_secs(300), Some(check));
     tokio::spawn(idp.clone().serve(l));
-    let (decisions, log) = {
-        let l = tokio::net::TcpListener::bind(up).await.unwrap();
-        let decisions = Decisions::default();
-        let log = warden_demo::HeaderLog::default();
-        let (i, d) = (idp.clone(), decisions.clone());
-        let authorize: warden_demo::Authorize = Arc::new(move |h: &http::HeaderMap| {
-            let got = match h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-            {
-                None => Err("missing".to_string()),
-                Some(t) => i.check(t).map(|x| x.subject).map_err(str::to_string),
-            };
-            d.lock().unwrap().push(got.clone());
-            got
-        });
-        tokio::spawn(warden_demo::serve_http_with(
-            l,
-            warden_demo::HttpOptions { seen: Some(log.clone()), authorize: Some(authorize) },
-        ));
-        (decisions, log)
-    };
+    let (decisions, log) = guarded_upstream_on(tokio::net::TcpListener::bind(up).await.unwrap(), &idp);
     gw.start().await.unwrap();
     let tg = TestGateway::serve(gw.clone(), listener).await;
     let (mut a, mut b) = (tg.client(TOKEN_A), tg.client(TOKEN_B));
