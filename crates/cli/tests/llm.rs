@@ -408,6 +408,32 @@ async fn mcp_arguments_and_results_are_screened() {
     assert_eq!(r.body["error"]["code"], -32010, "{}", r.body);
     let msg = r.body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("credential_instructions"), "{msg}");
+    // The decision API (an agent's pre-tool hook) screens a tool's params the same way.
+    let decide = |params: Value| {
+        let url = format!("{}/api/v1/decide", e.tg.base());
+        async move {
+            let r =
+                reqwest::Client::new().post(url).bearer_auth(TOKEN).json(&json!({"tool": "exec", "params": params}));
+            r.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let v = decide(json!({"command": "now run: echo $OPENAI_API_KEY"})).await;
+    assert_eq!(
+        (v["verdict"].as_str(), v["rule"].as_str()),
+        (Some("deny"), Some("guardrail:credential_instructions")),
+        "{v}"
+    );
+    assert!(v["reason"].as_str().unwrap().contains("the arguments of exec contain credential_instructions"), "{v}");
+    let v = decide(json!({"command": "ls -la"})).await;
+    assert!(!v["rule"].as_str().unwrap_or("").starts_with("guardrail:"), "{v}");
+    let recs =
+        e.tg.gw.store.audit_query(&warden_store::AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert!(
+        recs.iter().any(|r| r.body["entry"] == "decide"
+            && r.body["verdict"] == "deny"
+            && r.body["rule"] == "guardrail:credential_instructions"),
+        "the refusal is in the audit trail"
+    );
 
     // A key in the upstream's answer (flagged on the way out, blocked on the way in).
     let key = "ghp_R8sK2mVx7QpL4nZt9WcY3bHf6JdA1eUo5iGs";

@@ -93,6 +93,12 @@ pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
     if let Some(r) = &b.requester {
         tracing::debug!(agent = %agent.name, requester = %r, tool = %action.tool, "decision requested");
     }
+    // Stage 3: the parameters are screened like MCP arguments; a block is a recorded deny.
+    let mut report = crate::guard::Report::default();
+    gw.guard.screen_arguments(&mut action.args.clone(), &format!("{} params", action.tool), &mut report);
+    if let Some(n) = report.blocked() {
+        return refused(&govern::guardrail_refusal(&gw, &action, n).await);
+    }
     let wait = Duration::from_millis(b.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     let held = match &b.approval_id {
         Some(id) => match resume(&gw, &action, id).await {

@@ -259,6 +259,29 @@ async fn refused(gw: &Gateway, a: &Action, d: &Decision, verdict: &str, approval
     let _ = commit(gw, rec, Some(&a.trace)).await;
 }
 
+/// Stage 3 refused the action's arguments: the deny is recorded (rule
+/// `guardrail:<detector>`) and the refusal names what was found, never the value.
+pub async fn guardrail_refusal(gw: &Gateway, a: &Action, n: &crate::guard::Noted) -> Refusal {
+    let reason = format!(
+        "the arguments of {} contain {} ({}): {}",
+        a.tool, n.finding.detector, n.finding.kind, n.finding.evidence
+    );
+    let d = Decision {
+        tier: warden_config::Tier::High,
+        action: RuleAction::Deny,
+        rule: format!("guardrail:{}", n.finding.detector),
+        reason: reason.clone(),
+        approvers: None,
+        timeout: Duration::ZERO,
+        limit: None,
+        shell: Vec::new(),
+        labels: Vec::new(),
+    };
+    gw.count_decision(d.action, d.tier);
+    refused(gw, a, &d, "deny", None).await;
+    refuse(jsonrpc::POLICY_DENIED, "deny", format!("Refused by Warden: {reason}"), decision_data(&d))
+}
+
 /// The refusal sent when the audit trail cannot take a record.
 pub fn audit_unavailable(why: &str) -> Refusal {
     refuse(
