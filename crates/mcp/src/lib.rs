@@ -1,5 +1,6 @@
 //! Warden's MCP client side: one live session per upstream, multiplexing
-//! every agent's requests over it.
+//! every agent's requests over it, plus a session per agent for agents that
+//! carry a credential of their own (see [`upstream::AgentAuth`]).
 //!
 //! - [`connection`]: the transport-independent session (request ids, pending
 //!   calls, progress-token routing, server→client requests).
