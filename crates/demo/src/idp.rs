@@ -48,7 +48,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Idp {
     clients: Arc<HashMap<String, String>>,
-    ttl: Arc<Mutex<Duration>>,
+    ttl: Duration,
     subject_check: Option<SubjectCheck>,
     inner: Arc<Mutex<Inner>>,
 }
@@ -58,7 +58,7 @@ impl Idp {
     pub fn new(clients: &[(&str, &str)], ttl: Duration, subject_check: Option<SubjectCheck>) -> Idp {
         Idp {
             clients: Arc::new(clients.iter().map(|(i, s)| (i.to_string(), s.to_string())).collect()),
-            ttl: Arc::new(Mutex::new(ttl)),
+            ttl,
             subject_check,
             inner: Arc::default(),
         }
@@ -96,10 +96,6 @@ impl Idp {
         }
     }
 
-    pub fn set_ttl(&self, ttl: Duration) {
-        *self.ttl.lock().unwrap() = ttl;
-    }
-
     /// The STS refuses exchanges for this subject from now on.
     pub fn refuse_subject(&self, subject: &str) {
         self.inner.lock().unwrap().refused.insert(subject.to_string());
@@ -111,7 +107,7 @@ impl Idp {
 
     fn issue(&self, i: Issued) -> (String, u64) {
         let token = format!("at-{}", uuid::Uuid::new_v4().simple());
-        let ttl = *self.ttl.lock().unwrap();
+        let ttl = self.ttl;
         let issued = Issued { expires: Instant::now() + ttl, ..i };
         self.inner.lock().unwrap().tokens.insert(token.clone(), issued);
         (token, ttl.as_secs().max(1))

@@ -135,13 +135,8 @@ impl HttpWire {
             })?;
             let status = resp.status();
             if status == http::StatusCode::UNAUTHORIZED {
-                // An expired or revoked token: fetch a fresh one and retry, once.
-                if let Some(d) = self.dynamic.as_ref().filter(|_| !reauthed) {
-                    reauthed = true;
-                    d.rejected();
-                    continue;
-                }
-                return Err(self.unauthorized(conn, &resp));
+                self.after_401(conn, &resp, &mut reauthed)?;
+                continue;
             }
             if status == http::StatusCode::NOT_FOUND && sent_session.is_some() && !is_init && !retried {
                 // The upstream forgot our session: re-initialise once, transparently, then retry.
@@ -170,6 +165,19 @@ impl HttpWire {
                 return Ok(());
             }
             return Err(UpstreamError::Protocol(conn.name.clone(), format!("HTTP {status} without a JSON-RPC body")));
+        }
+    }
+
+    /// After a 401: Ok to retry once with a fresh credential (an expired or
+    /// revoked token is dropped first), else the error to answer with.
+    fn after_401(&self, conn: &Connection, resp: &reqwest::Response, reauthed: &mut bool) -> Result<(), UpstreamError> {
+        match self.dynamic.as_ref().filter(|_| !*reauthed) {
+            Some(d) => {
+                *reauthed = true;
+                d.rejected();
+                Ok(())
+            }
+            None => Err(self.unauthorized(conn, resp)),
         }
     }
 
@@ -272,13 +280,7 @@ impl HttpWire {
             if resp.status() != http::StatusCode::UNAUTHORIZED {
                 break resp;
             }
-            match self.dynamic.as_ref().filter(|_| !reauthed) {
-                Some(d) => {
-                    reauthed = true;
-                    d.rejected();
-                }
-                None => return Err(self.unauthorized(conn, &resp)),
-            }
+            self.after_401(conn, &resp, &mut reauthed)?;
         };
         if resp.status().is_success() {
             Ok(())

@@ -88,8 +88,9 @@ pub struct Custody {
     values: Mutex<BTreeMap<String, (Secret, Option<Secret>)>>,
     known: ArcSwap<KnownSecrets>,
     meters: Arc<Meters>,
-    /// Upstream or model name → the credentials its calls use.
-    uses: Mutex<HashMap<String, Uses>>,
+    /// Upstream or model name → the credentials its calls use (written at
+    /// construction, read on every call).
+    uses: std::sync::RwLock<HashMap<String, Uses>>,
     /// (reference, agent) → (uses, last used ms), not yet written to the store.
     pending_usage: Mutex<HashMap<(String, String), (i64, i64)>>,
     /// Versions of Warden's own store secrets last loaded into the matcher.
@@ -106,7 +107,7 @@ impl Custody {
             values: Mutex::new(BTreeMap::new()),
             known: ArcSwap::from_pointee(KnownSecrets::default()),
             meters,
-            uses: Mutex::new(HashMap::new()),
+            uses: std::sync::RwLock::new(HashMap::new()),
             pending_usage: Mutex::new(HashMap::new()),
             store_versions: Mutex::new(HashMap::new()),
         }
@@ -283,12 +284,12 @@ impl Custody {
 
     /// Declares which credentials serve upstream or model `name`.
     pub fn register_uses(&self, name: &str, uses: Uses) {
-        self.uses.lock().unwrap().insert(name.to_string(), uses);
+        self.uses.write().unwrap().insert(name.to_string(), uses);
     }
 
     /// Counts one call by `agent` through `name` against each credential it used.
     pub fn note_use(&self, name: &str, agent: &str) {
-        let uses = self.uses.lock().unwrap();
+        let uses = self.uses.read().unwrap();
         let Some(u) = uses.get(name).filter(|u| !u.shared.is_empty() || !u.own.is_empty()) else { return };
         let now = warden_core::time::now_ms();
         let mut pending = self.pending_usage.lock().unwrap();
@@ -326,14 +327,16 @@ impl Custody {
         self.flush_usage().await;
         let all_usage = self.store.credential_usage().await?;
         let used: Vec<&warden_store::CredentialUse> = all_usage.iter().filter(|u| u.agent == agent).collect();
-        let (own, shared_refs): (Vec<String>, Vec<String>) = {
-            let uses = self.uses.lock().unwrap();
+        // Every (agent, reference) the config assigns, and the references all agents share.
+        let (assigned, shared_refs): (Vec<(String, String)>, Vec<String>) = {
+            let uses = self.uses.read().unwrap();
             (
-                uses.values().filter_map(|u| u.own.get(agent).cloned()).collect(),
+                uses.values().flat_map(|u| u.own.iter().map(|(a, r)| (a.clone(), r.clone()))).collect(),
                 uses.values().flat_map(|u| u.shared.iter().cloned()).collect(),
             )
         };
-        let mut refs: Vec<String> = own.iter().cloned().chain(used.iter().map(|u| u.reference.clone())).collect();
+        let own = assigned.iter().filter(|(a, _)| a == agent).map(|(_, r)| r);
+        let mut refs: Vec<String> = own.cloned().chain(used.iter().map(|u| u.reference.clone())).collect();
         refs.sort();
         refs.dedup();
         let mut out = Vec::new();
@@ -342,15 +345,7 @@ impl Custody {
                 .iter()
                 .filter(|u| u.reference == reference && u.agent != agent && u.detached_at_ms.is_none())
                 .map(|u| u.agent.clone())
-                .chain(
-                    self.uses
-                        .lock()
-                        .unwrap()
-                        .values()
-                        .flat_map(|u| u.own.iter())
-                        .filter(|(a, r)| **r == reference && *a != agent)
-                        .map(|(a, _)| a.clone()),
-                )
+                .chain(assigned.iter().filter(|(a, r)| *r == reference && a != agent).map(|(a, _)| a.clone()))
                 .collect();
             others.sort();
             others.dedup();

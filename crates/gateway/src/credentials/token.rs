@@ -41,6 +41,14 @@ pub struct TokenRequest {
     pub resource: Option<String>,
 }
 
+/// A token request, ready to send.
+struct Form {
+    body: zeroize::Zeroizing<String>,
+    /// `Authorization: Basic ...` (client_secret_basic).
+    basic: Option<zeroize::Zeroizing<String>>,
+    exchange: bool,
+}
+
 struct Cached {
     token: Secret,
     refresh_at: Instant,
@@ -111,11 +119,7 @@ impl TokenSource {
     }
 
     /// The token request's form body, and the Basic credentials when the client authenticates so.
-    #[allow(clippy::type_complexity)]
-    fn form(
-        &self,
-        client_secret: Option<&Secret>,
-    ) -> Result<(zeroize::Zeroizing<String>, Option<zeroize::Zeroizing<String>>, bool), String> {
+    fn form(&self, client_secret: Option<&Secret>) -> Result<Form, String> {
         let r = &self.request;
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         let exchange = match &r.grant {
@@ -158,7 +162,7 @@ impl TokenSource {
                 }
             }
         }
-        Ok((zeroize::Zeroizing::new(form.finish()), basic, exchange))
+        Ok(Form { body: zeroize::Zeroizing::new(form.finish()), basic, exchange })
     }
 
     async fn fetch(&self) -> Result<(Secret, Duration), String> {
@@ -167,7 +171,7 @@ impl TokenSource {
             Some(c) => Some(self.custody.resolve(&c.secret).await?),
             None => None,
         };
-        let (body, basic, exchange) = self.form(client_secret.as_ref())?;
+        let Form { body, basic, exchange } = self.form(client_secret.as_ref())?;
         let mut rb = self
             .http
             .post(r.endpoint.clone())
