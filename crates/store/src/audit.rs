@@ -17,11 +17,28 @@ use sqlx::Any;
 
 use crate::{Backend, Result, Store, StoreError};
 
+/// The records table. On SQLite `seq INTEGER PRIMARY KEY` makes seq the rowid:
+/// one B-tree fewer per record than a separate primary-key index (databases
+/// created before keep that index; both read and write alike).
+pub(crate) fn records_table(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
+             entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
+             model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, \
+             cost_micros BIGINT NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL)"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
+             entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
+             model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, \
+             cost_micros BIGINT NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL)"
+        }
+    }
+}
+
+/// After [`records_table`].
 pub(crate) const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
-     entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
-     model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_micros BIGINT NOT NULL, \
-     body TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS audit_records_at ON audit_records (at)",
     "CREATE INDEX IF NOT EXISTS audit_records_agent ON audit_records (agent, at)",
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, hash TEXT NOT NULL, \
@@ -81,7 +98,7 @@ pub struct UsageRow {
 pub const DENIAL_VERDICTS: &[&str] =
     &["deny", "rate_limited", "approval_denied", "approval_expired", "approval_unavailable", "blocked"];
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -130,12 +147,15 @@ fn head_from_row(row: &AnyRow) -> Result<AuditHead> {
 const COLS: usize = 14;
 const ROWS_PER_INSERT: usize = 64;
 
+/// How often a writer seals a batch again after losing the race for the head.
+pub(crate) const HEAD_ATTEMPTS: usize = 8;
+
+/// A sealed record as stored: its time (ms), canonical body and hash.
+pub(crate) type Sealed = (i64, String, String);
+
 /// Seals `records` after `head` (seq, prev, hash each); returns the new head and,
 /// per record, its time, canonical body and hash.
-/// A sealed record as stored: its time (ms), canonical body and hash.
-type Sealed = (i64, String, String);
-
-fn seal_all(records: &mut [Record], head: &AuditHead) -> Result<(AuditHead, Vec<Sealed>)> {
+pub(crate) fn seal_all(records: &mut [Record], head: &AuditHead) -> Result<(AuditHead, Vec<Sealed>)> {
     let mut next = head.clone();
     let mut sealed = Vec::with_capacity(records.len());
     for r in records.iter_mut() {
@@ -274,8 +294,13 @@ pub(crate) async fn append(
 /// transaction and written with a conditional head update. If another writer
 /// (a replica, an inventory change, the CLI) moved the head, the batch is
 /// sealed again on the fresh head.
+///
+/// On a SQLite file the batch goes to a thread with a connection of its own
+/// (`audit_sqlite.rs`): one hand-off per batch instead of a round trip per
+/// statement.
 pub struct AuditAppender<'a> {
     store: &'a Store,
+    thread: Option<crate::audit_sqlite::Thread>,
     /// Detached from the pool, so closing the store does not wait for the writer.
     conn: Option<sqlx::AnyConnection>,
     head: Option<AuditHead>,
@@ -283,8 +308,13 @@ pub struct AuditAppender<'a> {
 
 impl AuditAppender<'_> {
     /// Appends a batch as one durable transaction; on return every record is
-    /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
-    pub async fn append(&mut self, records: &mut [Record]) -> Result<AuditHead> {
+    /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit) and
+    /// sealed in place (seq, prev, hash).
+    pub async fn append(&mut self, records: &mut Vec<Record>) -> Result<AuditHead> {
+        if let Some(thread) = &self.thread {
+            let _w = self.store.writer.lock().await;
+            return thread.append(records).await;
+        }
         let r = self.try_append(records).await;
         if r.is_err() {
             // Start over from a fresh connection and the stored head.
@@ -294,9 +324,15 @@ impl AuditAppender<'_> {
         r
     }
 
+    /// True when batches go to a connection and thread of the appender's own
+    /// (a SQLite file); false when they go through the pool.
+    pub fn own_connection(&self) -> bool {
+        self.thread.is_some()
+    }
+
     async fn try_append(&mut self, records: &mut [Record]) -> Result<AuditHead> {
         let _w = self.store.writer.lock().await;
-        for _ in 0..8 {
+        for _ in 0..HEAD_ATTEMPTS {
             let conn = match &mut self.conn {
                 Some(c) => c,
                 None => self.conn.insert(self.store.pool.acquire().await?.detach()),
@@ -317,20 +353,29 @@ impl AuditAppender<'_> {
             }
             tx.rollback().await?;
         }
-        Err(StoreError::Corrupt("the audit head kept moving: 8 attempts to append lost the race".into()))
+        Err(StoreError::Corrupt(format!(
+            "the audit head kept moving: {HEAD_ATTEMPTS} attempts to append lost the race"
+        )))
     }
 }
 
 impl Store {
     /// Appends a batch as one durable transaction; on return every record is
     /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
-    pub async fn append_audit(&self, records: &mut [Record]) -> Result<AuditHead> {
+    pub async fn append_audit(&self, records: &mut Vec<Record>) -> Result<AuditHead> {
         self.audit_appender().append(records).await
     }
 
     /// A handle for a long-lived audit writer (see [`AuditAppender`]).
     pub fn audit_appender(&self) -> AuditAppender<'_> {
-        AuditAppender { store: self, conn: None, head: None }
+        let thread = self.sqlite_file.as_deref().and_then(|path| match crate::audit_sqlite::Thread::start(path) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit writer: no connection of its own; writing through the pool");
+                None
+            }
+        });
+        AuditAppender { store: self, thread, conn: None, head: None }
     }
 
     pub async fn audit_head(&self) -> Result<AuditHead> {

@@ -20,6 +20,7 @@ use warden_core::time::Timestamp;
 
 pub mod approvals;
 pub mod audit;
+mod audit_sqlite;
 pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
@@ -50,6 +51,8 @@ pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
     writer: tokio::sync::Mutex<()>,
+    /// The database file, for the audit writer's own connection (SQLite only).
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// One change to the inventory: who, when, what and why. `before`/`after` are
@@ -252,7 +255,8 @@ impl Store {
             });
         }
         let pool = pool.connect_with(opts).await?;
-        let store = Store { pool, backend, writer: tokio::sync::Mutex::new(()) };
+        let sqlite_file = audit_sqlite::file_of(&url);
+        let store = Store { pool, backend, writer: tokio::sync::Mutex::new(()), sqlite_file };
         store.migrate().await?;
         Ok(store)
     }
@@ -263,6 +267,7 @@ impl Store {
         for m in MIGRATIONS
             .iter()
             .chain(approvals::MIGRATIONS)
+            .chain(&[audit::records_table(self.backend)])
             .chain(audit::MIGRATIONS)
             .chain(secrets::MIGRATIONS)
             .chain(usage::MIGRATIONS)

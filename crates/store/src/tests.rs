@@ -272,6 +272,8 @@ async fn audit_scenarios(store: &Store, replica: &Store) {
     // Long-lived appenders keep the head in memory; when another replica moved
     // it meanwhile, the batch is sealed again on the fresh head, not forked.
     let (mut a, mut b) = (store.audit_appender(), replica.audit_appender());
+    let own = store.backend == Backend::Sqlite;
+    assert_eq!((a.own_connection(), b.own_connection()), (own, own));
     for round in 0..5 {
         let mut x = vec![audit_record("bot-x", "rate_limited", now)];
         let mut y = vec![audit_record("bot-y", "allow", now), audit_record("bot-y", "allow", now)];
