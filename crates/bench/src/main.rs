@@ -8,7 +8,8 @@
 //!   its send, and how late sends left against the schedule is reported too.
 //!   The targets take turns in one-second blocks, so drift on a shared machine
 //!   hits all of them alike;
-//! - saturation throughput with N closed-loop workers;
+//! - saturation throughput with N closed-loop workers; the two gateways
+//!   (durable audit, audit off) take turns in one-second blocks (ABBA);
 //! - the gateway's resident memory at idle.
 //!
 //! A third target, a minimal pass-through proxy process (`passthrough.rs`),
@@ -209,11 +210,11 @@ async fn fixed_rate(client: &HttpClient, targets: &[&Target], a: &Args) -> Vec<S
     all
 }
 
-/// Closed loop with `workers` for `secs`: returns (calls/s, errors).
-async fn saturation(client: &HttpClient, t: &Target, a: &Args) -> (f64, u64) {
+/// Closed loop with `workers` for `secs`: (calls completed, seconds taken, errors).
+async fn closed_loop(client: &HttpClient, t: &Target, a: &Args, secs: f64) -> (u64, f64, u64) {
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(a.sat_secs);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut hs = Vec::new();
     for w in 0..a.workers {
         let (c, t, d, e) = (client.clone(), t.clone(), done.clone(), errors.clone());
@@ -233,7 +234,53 @@ async fn saturation(client: &HttpClient, t: &Target, a: &Args) -> (f64, u64) {
     for h in hs {
         h.await.unwrap();
     }
-    (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
+    (done.load(Ordering::Relaxed), started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
+}
+
+/// Saturation of one target for `sat_secs`: (calls/s, errors).
+async fn saturation(client: &HttpClient, t: &Target, a: &Args) -> (f64, u64) {
+    let (calls, secs, errors) = closed_loop(client, t, a, a.sat_secs as f64).await;
+    (calls as f64 / secs, errors)
+}
+
+/// One side of a paired saturation run.
+#[derive(Default)]
+struct Side {
+    calls: u64,
+    secs: f64,
+    errors: u64,
+    /// The gateway process's CPU time during its blocks.
+    cpu: f64,
+}
+
+impl Side {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.secs.max(1e-9)
+    }
+    fn cpu_per_call_us(&self) -> f64 {
+        1e6 * self.cpu / (self.calls as f64).max(1.0)
+    }
+}
+
+/// Saturation of two gateways (pids given) in one-second blocks taking turns
+/// in ABBA order, `sat_secs` blocks each, so drift on a shared machine hits
+/// both alike and the ratio is not at the mercy of one slow minute.
+async fn saturation_pair(client: &HttpClient, pair: [(&Target, u32); 2], a: &Args) -> [Side; 2] {
+    let mut sides = [Side::default(), Side::default()];
+    for block in 0..a.sat_secs {
+        let order = if block % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (t, pid) = pair[i];
+            let cpu0 = cpu_secs(pid);
+            let (calls, secs, errors) = closed_loop(client, t, a, 1.0).await;
+            let s = &mut sides[i];
+            s.cpu += cpu_secs(pid) - cpu0;
+            s.calls += calls;
+            s.secs += secs;
+            s.errors += errors;
+        }
+    }
+    sides
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -415,13 +462,11 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     eprintln!("saturation with {} workers for {}s ...", a.workers, a.sat_secs);
     let sd = saturation(&client, &direct, &a).await;
     let sf = saturation(&client, &floor, &a).await;
-    let (before, cpu0) = (audit_counters(&client, gw_addr).await?, cpu_secs(gateway.0.id()));
-    let sg = saturation(&client, &via, &a).await;
-    let (after, cpu_on) = (audit_counters(&client, gw_addr).await?, cpu_secs(gateway.0.id()) - cpu0);
+    let before = audit_counters(&client, gw_addr).await?;
+    let [on_side, off_side] = saturation_pair(&client, [(&via, gateway.0.id()), (&off, gateway_off.0.id())], &a).await;
+    let after = audit_counters(&client, gw_addr).await?;
     let (records, commits, secs) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
-    let cpu0 = cpu_secs(gateway_off.0.id());
-    let so = saturation(&client, &off, &a).await;
-    let cpu_off = cpu_secs(gateway_off.0.id()) - cpu0;
+    let (sg, so) = ((on_side.rate(), on_side.errors), (off_side.rate(), off_side.errors));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(gateway.0.id());
 
@@ -472,12 +517,11 @@ async fn harness(a: Args) -> anyhow::Result<()> {
     }
     println!("| saturation, {} workers (calls/s) | {:.0} | {:.0} | {:.2} |", a.workers, sg.0, so.0, sg.0 / so.0);
     println!("| errors (latency, saturation) | {}, {} | {}, {} | |", lg.3, sg.1, lo.3, so.1);
-    let per_call = |cpu: f64, rate: f64| 1e6 * cpu / (rate * a.sat_secs as f64).max(1.0);
     println!(
         "| gateway CPU per call during saturation (µs) | {:.0} | {:.0} | {:.2} |",
-        per_call(cpu_on, sg.0),
-        per_call(cpu_off, so.0),
-        per_call(cpu_on, sg.0) / per_call(cpu_off, so.0)
+        on_side.cpu_per_call_us(),
+        off_side.cpu_per_call_us(),
+        on_side.cpu_per_call_us() / off_side.cpu_per_call_us()
     );
     println!(
         "| audit group commits during saturation: count, records per commit, mean commit (ms) | {commits:.0}, {:.1}, {:.3} | | |",
