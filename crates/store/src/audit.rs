@@ -362,8 +362,9 @@ impl AuditAppender<'_> {
 impl Store {
     /// Appends a batch as one durable transaction; on return every record is
     /// committed (SQLite `synchronous=FULL`, PostgreSQL's default commit).
+    /// Through the pool: a long-lived writer takes [`Store::audit_appender`].
     pub async fn append_audit(&self, records: &mut Vec<Record>) -> Result<AuditHead> {
-        self.audit_appender().append(records).await
+        AuditAppender { store: self, thread: None, conn: None, head: None }.append(records).await
     }
 
     /// A handle for a long-lived audit writer (see [`AuditAppender`]).

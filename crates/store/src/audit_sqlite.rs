@@ -54,7 +54,7 @@ impl Thread {
         std::thread::Builder::new()
             .name("warden-audit".into())
             .spawn(move || run(conn, rx))
-            .map_err(|e| StoreError::Config(format!("starting the audit writer thread: {e}")))?;
+            .map_err(|e| StoreError::AuditWriter(format!("cannot start its thread: {e}")))?;
         Ok(Thread { jobs })
     }
 
@@ -64,7 +64,7 @@ impl Thread {
         let job = Job { records: std::mem::take(records), reply };
         if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             *records = job.records;
-            return Err(StoreError::Config("the audit writer thread has stopped".into()));
+            return Err(StoreError::AuditWriter("its thread has stopped".into()));
         }
         match answer.await {
             Ok((back, result)) => {
@@ -72,7 +72,7 @@ impl Thread {
                 result
             }
             // The thread panicked with the batch: nothing says it was committed.
-            Err(_) => Err(StoreError::Config("the audit writer thread stopped during a write".into())),
+            Err(_) => Err(StoreError::AuditWriter("its thread stopped during a write".into())),
         }
     }
 }
@@ -87,7 +87,7 @@ fn open(path: &Path) -> Result<Connection> {
 }
 
 fn sqlite_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Config(format!("audit writer: {e}"))
+    StoreError::AuditWriter(e.to_string())
 }
 
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {

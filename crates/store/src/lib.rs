@@ -37,6 +37,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store: {0}")]
     Config(String),
+    /// The audit writer's own SQLite connection or thread failed.
+    #[error("audit writer: {0}")]
+    AuditWriter(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
