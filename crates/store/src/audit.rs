@@ -17,23 +17,27 @@ use sqlx::Any;
 
 use crate::{Backend, Result, Store, StoreError};
 
+/// `CREATE TABLE audit_records` with `$key` as the type of `seq`.
+macro_rules! records_table {
+    ($key:literal) => {
+        concat!(
+            "CREATE TABLE IF NOT EXISTS audit_records (seq ",
+            $key,
+            " PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, entry TEXT NOT NULL, agent TEXT NOT NULL, \
+             tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, model TEXT NOT NULL, \
+             input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_micros BIGINT NOT NULL, \
+             body TEXT NOT NULL, hash TEXT NOT NULL)"
+        )
+    };
+}
+
 /// The records table. On SQLite `seq INTEGER PRIMARY KEY` makes seq the rowid:
 /// one B-tree fewer per record than a separate primary-key index (databases
 /// created before keep that index; both read and write alike).
 pub(crate) fn records_table(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => {
-            "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
-             entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
-             model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, \
-             cost_micros BIGINT NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL)"
-        }
-        Backend::Postgres => {
-            "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, kind TEXT NOT NULL, \
-             entry TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, method TEXT NOT NULL, verdict TEXT NOT NULL, \
-             model TEXT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, \
-             cost_micros BIGINT NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL)"
-        }
+        Backend::Sqlite => records_table!("INTEGER"),
+        Backend::Postgres => records_table!("BIGINT"),
     }
 }
 

@@ -346,6 +346,11 @@ async fn sqlite() {
     let url = format!("sqlite://{}", dir.join("w.db").display());
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend, Backend::Sqlite);
+    let table: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'audit_records'")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(table.contains("seq INTEGER PRIMARY KEY"), "seq is the rowid: {table}");
     scenarios(&store).await;
     let replica = Store::open(&url).await.unwrap();
     audit_scenarios(&store, &replica).await;
