@@ -16,7 +16,12 @@
 //! shows the cost of the extra loopback hop alone (the floor for any proxy).
 //!
 //! Prints a Markdown table. Every request's response is checked.
+//!
+//! Other harnesses: `warden-bench ttft` (streaming time to first token,
+//! `ttft.rs`) and `warden-bench append` (the durable audit append alone,
+//! `append.rs`).
 
+mod append;
 mod passthrough;
 mod ttft;
 
@@ -345,6 +350,10 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("passthrough") {
         // Internal: `warden-bench passthrough LISTEN UPSTREAM_BASE`, spawned by the harness itself.
         return passthrough::run(argv[2].parse()?, argv[3].clone());
+    }
+    if argv.get(1).map(String::as_str) == Some("append") {
+        let a = append::AppendArgs::parse_from(argv[1..].iter());
+        return tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(append::run(a));
     }
     if argv.get(1).map(String::as_str) == Some("ttft") {
         let a = ttft::TtftArgs::parse_from(argv[1..].iter());

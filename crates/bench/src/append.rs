@@ -2,24 +2,15 @@
 //! writer (on SQLite, its thread and connection, `synchronous=FULL`) appending
 //! records like the gateway benchmark's (1 KB arguments), one batch at a time.
 //!
-//! `cargo run --release -p warden-store --example append_cost -- [SECS] [BATCH ...]`
-//! (default: 3 seconds each for batches of 1, 4, 17, 32, 64 and 128).
-//! Prints wall and CPU time (user + system, the whole process) per commit and
-//! per record. Building the records is timed apart and subtracted.
+//! `warden-bench append [--secs S] [--batch N ...]` (default: 3 seconds each for
+//! batches of 1, 4, 17, 32, 64 and 128). Prints wall and CPU time (user +
+//! system, the whole process) per commit and per record. Building the records
+//! is timed apart and subtracted.
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use warden_audit::Record;
-
-/// User + system CPU seconds of this process so far.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name: state is the first, utime the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // USER_HZ is 100 on Linux.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn batch(n: usize, round: u64, arg: &str) -> Vec<Record> {
     (0..n)
@@ -48,14 +39,22 @@ fn batch(n: usize, round: u64, arg: &str) -> Vec<Record> {
         .collect()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let secs: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3.0);
-    let mut sizes: Vec<usize> = args.map(|s| s.parse()).collect::<Result<_, _>>()?;
-    if sizes.is_empty() {
-        sizes = vec![1, 4, 17, 32, 64, 128];
+#[derive(Parser)]
+#[command(name = "warden-bench append")]
+pub struct AppendArgs {
+    /// Seconds per batch size.
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Batch sizes to measure.
+    #[arg(long, num_args = 1.., default_values_t = [1usize, 4, 17, 32, 64, 128])]
+    batch: Vec<usize>,
+}
+
+pub async fn run(a: AppendArgs) -> anyhow::Result<()> {
+    if a.batch.contains(&0) || !a.secs.is_finite() || a.secs <= 0.0 {
+        anyhow::bail!("--batch sizes and --secs must be above zero");
     }
+    let cpu_secs = || crate::cpu_secs(std::process::id());
     let dir = std::env::temp_dir().join(format!("warden-append-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = warden_store::Store::open(&format!("sqlite://{}/warden.db?mode=rwc", dir.display())).await?;
@@ -65,10 +64,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| batch | commits | wall per commit (µs) | CPU per commit (µs) | CPU per record (µs) |");
     println!("|---|---|---|---|---|");
     let mut round = 0u64;
-    for n in sizes {
+    for n in a.batch {
         let (cpu0, t0) = (cpu_secs(), Instant::now());
         let mut commits = 0u64;
-        while t0.elapsed() < Duration::from_secs_f64(secs) {
+        while t0.elapsed() < Duration::from_secs_f64(a.secs) {
             round += 1;
             let mut records = batch(n, round, &arg);
             appender.append(&mut records).await?;
