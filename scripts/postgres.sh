@@ -34,7 +34,6 @@ if ! bin=$(find_bin); then
   bin=$(find_bin)
 fi
 
-port=${WARDEN_TEST_PG_PORT:-$((20000 + RANDOM % 20000))}
 rm -rf "$dir"
 mkdir -p "$dir"
 as_pg=()
@@ -46,7 +45,21 @@ if [ "$(id -u)" = 0 ]; then
 fi
 "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U warden --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
-"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" start >&2 \
-  || { cat "$dir/server.log" >&2; exit 1; }
+# A random port below the kernel's ephemeral range (outgoing connections take
+# those), tried again on another port if something already listens there.
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$ephemeral_low" -gt 11000 ] 2>/dev/null || ephemeral_low=32768
+for attempt in 1 2 3 4 5; do
+  port=${WARDEN_TEST_PG_PORT:-$((10000 + RANDOM % (ephemeral_low - 10000)))}
+  if "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on" start >&2; then
+    break
+  fi
+  if [ -n "${WARDEN_TEST_PG_PORT:-}" ] || [ "$attempt" = 5 ] || ! grep -q 'Address already in use' "$dir/server.log"; then
+    cat "$dir/server.log" >&2
+    exit 1
+  fi
+  echo "postgres: port $port is taken, trying another" >&2
+  : >"$dir/server.log"
+done
 echo "postgres://warden@127.0.0.1:$port/postgres"
