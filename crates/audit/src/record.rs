@@ -30,6 +30,12 @@ pub struct Record {
     pub args_sha256: String,
     /// RFC 3339, UTC, millisecond precision.
     pub at: String,
+    /// The agent's own id for a tool call (the model's `tool_calls[].id`,
+    /// OpenClaw's `toolCallId`): links a proposal at `/v1`, the decision at
+    /// `/api/v1/decide` or `/mcp`, and the reported outcome. Absent when empty,
+    /// so records written before it existed hash as they did.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub call_id: String,
     pub comment: String,
     /// Cost in millionths of a US dollar.
     pub cost_micros: u64,

@@ -363,6 +363,11 @@ pub struct ServerConfig {
     /// The URL agents use to reach Warden (no path), e.g. `https://warden.example.com`.
     /// Used in OAuth metadata and as the default token issuer. Default: `http://<listen>`.
     pub public_url: Option<HttpUrl>,
+    /// The names agents' own configs give Warden's MCP server (OpenClaw's
+    /// `mcp.servers.<name>`). A tool the model proposes as `<name>__<tool>` is
+    /// Warden's MCP tool `<tool>`: the model door applies that tool's
+    /// annotations and rules, and leaves the execution's decision to `/mcp`.
+    pub mcp_server_names: Vec<Str>,
 }
 
 impl Default for ServerConfig {
@@ -377,6 +382,7 @@ impl Default for ServerConfig {
             page_size: Num(100),
             json_responses: false,
             public_url: None,
+            mcp_server_names: vec![Str("warden".into())],
         }
     }
 }
@@ -936,6 +942,18 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
     }
     if config.server.page_size.0 == 0 {
         return Err("server.page_size: must be at least 1".into());
+    }
+    for n in &config.server.mcp_server_names {
+        let ok = !n.0.is_empty()
+            && n.0.len() <= 64
+            && !n.0.contains("__")
+            && n.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(format!(
+                "server.mcp_server_names: {:?} must be 1-64 letters, digits, '-' or '_', without \"__\"",
+                n.0
+            ));
+        }
     }
     for h in &config.server.allowed_hosts {
         if h.0.is_empty() || h.0.contains('/') || h.0.chars().any(char::is_whitespace) {

@@ -89,6 +89,10 @@ pub struct Gateway {
     pub budgets: warden_config::BudgetsConfig,
     /// How long a model answer is held for a human deciding on a proposed call.
     pub proposed_call_wait: Duration,
+    /// How agents' clients name Warden's MCP server (`server.mcp_server_names`).
+    pub mcp_server_names: Vec<String>,
+    /// Tool calls already settled at one door, for the next (see [`pipeline::ledger`]).
+    pub ledger: pipeline::ledger::Ledger,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +276,8 @@ impl Gateway {
             guard: guard::Guard::new(&config.guardrails, meters_for_guard)?,
             budgets: config.budgets.clone(),
             proposed_call_wait: Duration::from_secs_f64(config.guardrails.proposed_call_wait_secs.0),
+            mcp_server_names: config.server.mcp_server_names.iter().map(|n| n.0.clone()).collect(),
+            ledger: Default::default(),
         });
         gw.subjects.attach(&gw);
         Ok(gw)
@@ -437,6 +443,28 @@ impl Gateway {
         for s in self.sessions.all() {
             s.push(msg.clone());
         }
+    }
+
+    /// Warden's own MCP tool that an agent's client calls `proposed`
+    /// (`<server>__<tool>`, see `server.mcp_server_names`), if this agent may
+    /// see it: its exposed name and annotations. The model door and the
+    /// decision API ask this, so they decide a proposed MCP tool by that tool's
+    /// annotations and rules, not as an unknown tool.
+    pub fn own_mcp_tool(&self, agent: &Agent, proposed: &str) -> Option<(String, Value)> {
+        if !proposed.contains(warden_core::names::PREFIX_SEPARATOR) {
+            return None;
+        }
+        let cat = self.catalog.load();
+        let access = &agent.access;
+        let visible = cat
+            .tools
+            .entries
+            .iter()
+            .filter(|e| access.permits(warden_core::access::ItemKind::Tool, &e.exposed))
+            .map(|e| e.exposed.as_str());
+        let name = warden_core::names::resolve_client_tool(proposed, &self.mcp_server_names, visible)?;
+        let e = cat.tools.get(name)?;
+        Some((e.exposed.clone(), e.item.get("annotations").cloned().unwrap_or(Value::Null)))
     }
 
     pub fn ready(&self) -> bool {

@@ -44,6 +44,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/v1/approvals/{id}/approve", post(api::approve))
         .route("/api/v1/approvals/{id}/deny", post(api::deny))
         .route("/api/v1/decide", post(decide::decide))
+        .route("/api/v1/decide/outcome", post(decide::outcome))
         // OAuth: token endpoint, key set and metadata.
         .route("/oauth/token", post(oauth::token))
         .route("/.well-known/jwks.json", get(oauth::jwks))

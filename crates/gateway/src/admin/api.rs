@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/approvals/{id}/approve"),
     ("post", "/api/v1/approvals/{id}/deny"),
     ("post", "/api/v1/decide"),
+    ("post", "/api/v1/decide/outcome"),
 ];
 
 /// An API failure, rendered as JSON with the right status.
@@ -743,5 +744,29 @@ mod tests {
                 assert!(op["responses"]["401"].is_object(), "{m} {p}: 401");
             }
         }
+    }
+
+    /// The route table (routes.rs) serves exactly the routes this list and the
+    /// OpenAPI document name: read from its source, `.route("/api/v1/…", get(…).post(…))`.
+    #[test]
+    fn the_route_table_serves_exactly_the_listed_routes() {
+        let table = include_str!("../routes.rs");
+        let mut served = Vec::new();
+        for line in table.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api/v1/")) {
+            let path = line.split('"').nth(1).unwrap().to_string();
+            for m in ["get", "put", "post", "delete", "patch"] {
+                if line.contains(&format!("({m}("))
+                    || line.contains(&format!(".{m}("))
+                    || line.contains(&format!(" {m}("))
+                {
+                    served.push((m.to_string(), path.clone()));
+                }
+            }
+        }
+        let mut listed: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        served.sort();
+        listed.sort();
+        assert!(served.len() > 20, "read {} routes from routes.rs", served.len());
+        assert_eq!(served, listed);
     }
 }

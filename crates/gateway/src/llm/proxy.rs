@@ -409,7 +409,8 @@ async fn screen_answer(call: &mut Call, out: &mut Value) -> Result<(), Response>
                     for tc in calls {
                         let name = tc.pointer("/function/name").and_then(Value::as_str).unwrap_or("").to_string();
                         let args = tc.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("").to_string();
-                        match propose(call, &name, &args).await {
+                        let id = tc.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+                        match propose(call, &name, &args, &id).await {
                             Ok(args) => {
                                 let mut tc = tc;
                                 tc["function"]["arguments"] = Value::String(args);
@@ -463,7 +464,8 @@ async fn screen_answer(call: &mut Call, out: &mut Value) -> Result<(), Response>
                     Some("function_call") => {
                         let name = it.get("name").and_then(Value::as_str).unwrap_or("").to_string();
                         let args = it.get("arguments").and_then(Value::as_str).unwrap_or("").to_string();
-                        match propose(call, &name, &args).await {
+                        let id = it.get("call_id").and_then(Value::as_str).unwrap_or("").to_string();
+                        match propose(call, &name, &args, &id).await {
                             Ok(a) => {
                                 it["arguments"] = Value::String(a);
                                 kept.push(it);

@@ -320,7 +320,7 @@ impl Relay {
         let mut refusals = Vec::new();
         for k in keys {
             let (id, name, args) = self.calls.remove(&k).expect("listed");
-            match propose(&mut self.call, &name, &args).await {
+            match propose(&mut self.call, &name, &args, &id).await {
                 Ok(a) => kept.push(json!({"index": kept.len(), "id": id, "type": "function",
                     "function": {"name": name, "arguments": a}})),
                 Err(why) => refusals.push(why),
@@ -386,8 +386,9 @@ impl Relay {
                 let item = v["item"].clone();
                 let name = item.get("name").and_then(Value::as_str).unwrap_or("").to_string();
                 let args = item.get("arguments").and_then(Value::as_str).unwrap_or("").to_string();
+                let call_id = item.get("call_id").and_then(Value::as_str).unwrap_or("").to_string();
                 let _ = self.send(": warden is checking a proposed tool call\n\n".into()).await;
-                let decided = propose(&mut self.call, &name, &args).await;
+                let decided = propose(&mut self.call, &name, &args, &call_id).await;
                 if let Some(m) = output_blocked(&self.call) {
                     return Step::Stop(m);
                 }

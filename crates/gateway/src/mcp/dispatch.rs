@@ -579,15 +579,21 @@ async fn governed_call(
         );
         return answered(gw, rec, call.started, resp, &call.trace).await;
     }
+    let agent = s.agent();
+    // The model proposed this call at `/v1` and left its decision here: link the records.
+    let call_id = gw.ledger.take_mcp_call_id(&agent.name, &tool, &rec.args_sha256).unwrap_or_default();
+    rec.call_id = call_id.clone();
     let action = Action {
         entry: Entry::Mcp,
-        agent: s.agent(),
+        agent,
         session_id: Some(s.id.clone()),
         tool,
         annotations,
         args: call.params.get("arguments").cloned().unwrap_or_else(|| json!({})),
         flags: *s.flags.lock().unwrap(),
         trace: call.trace.clone(),
+        call_id,
+        requester: String::new(),
     };
     let mut held = match govern::check(gw, &action).await {
         Gate::Refuse(r) => return Reply::Json(r.to_jsonrpc(&call.id)),

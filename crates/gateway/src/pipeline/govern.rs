@@ -53,6 +53,11 @@ pub struct Action {
     pub flags: SessionFlags,
     /// The request's trace (W3C context, spans).
     pub trace: Arc<Trace>,
+    /// The agent's own id for this tool call, when its door knows it (see
+    /// [`crate::pipeline::ledger`]); empty otherwise.
+    pub call_id: String,
+    /// Who asked the agent (channel and sender), when its door says; for the record.
+    pub requester: String,
 }
 
 impl Action {
@@ -166,6 +171,8 @@ pub fn record(a: &Action, d: &Decision, verdict: &str) -> Record {
         args_sha256: a.args_digest(),
         args: warden_core::redact::redact(&a.args),
         trace_id: a.trace_id().into(),
+        call_id: a.call_id.clone(),
+        comment: a.requester.clone(),
         ..Record::default()
     };
     decided(rec, d, verdict)
@@ -398,6 +405,13 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         gw.approvals.unregister(&approval.id);
         return Gate::Refuse(unavailable(gw, a, &d, &format!("approval could not be stored: {e}")).await);
     }
+    tracing::warn!(
+        approval = %approval.id, agent = %a.agent.name, tool = %a.tool, entry = a.entry.as_str(), rule = %d.rule,
+        expires_in_s = d.timeout.as_secs(),
+        "call held for a human: `warden approvals approve {id}` or `warden approvals deny {id} --comment …` \
+         (or POST /api/v1/approvals/{id}/approve)",
+        id = approval.id
+    );
     crate::pipeline::approvals::announce(gw, &policy.approvals.webhooks, &approval);
     Gate::Hold(Box::new(Held {
         approval,
@@ -408,6 +422,38 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         action: a.clone(),
         approver: String::new(),
     }))
+}
+
+/// Warden's own MCP tool, seen before it runs (proposed at `/v1`, or asked
+/// about by a pre-tool hook): its decision belongs to `/mcp`, where it runs.
+/// A deny is final here and recorded as one; anything else is recorded as
+/// `deferred` and passes, with no hold and no rate-limit token, so one action
+/// is held and counted once. Err: refused (deny, or no audit trail).
+pub async fn defer_to_mcp(gw: &Gateway, a: &Action) -> Result<Decision, Refusal> {
+    if !gw.audit.healthy() {
+        return Err(audit_unavailable("the last audit commit failed"));
+    }
+    let d = gw.policy.load().evaluate(&a.request());
+    if d.action == RuleAction::Deny {
+        gw.count_decision(d.action, d.tier);
+        refused(gw, a, &d, "deny", None).await;
+        return Err(refuse(
+            jsonrpc::POLICY_DENIED,
+            "deny",
+            format!("Denied by policy: {}", d.reason),
+            decision_data(&d),
+        ));
+    }
+    let mut rec = record(a, &d, "deferred");
+    rec.reason = format!(
+        "Warden's MCP tool {}: decided at /mcp when it runs (the policy says {} by rule {}: {})",
+        a.tool,
+        d.action.as_str(),
+        d.rule,
+        d.reason
+    );
+    commit(gw, rec, Some(&a.trace)).await.map_err(|e| audit_unavailable(&e))?;
+    Ok(d)
 }
 
 /// A permissive verdict. The decision API's answer (and a proposed call's

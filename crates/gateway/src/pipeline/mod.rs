@@ -5,6 +5,7 @@
 //! - [`guard`]: stage 3, detectors per direction (messages, arguments, results);
 //! - [`govern`]: stages 4-5, the `Action`, policy, rate limits, grants, holds;
 //! - [`approvals`]: held calls: waiting, cross-replica decisions, webhooks;
+//! - [`ledger`]: one tool call seen at several doors is decided once;
 //! - [`policy_source`]: loading and hot-reloading the policy;
 //! - [`credentials`]: stage 6, secret resolution and egress credentials, and
 //!   stage 8's known-secret redaction;
@@ -16,4 +17,5 @@ pub mod credentials;
 pub mod directory;
 pub mod govern;
 pub mod guard;
+pub mod ledger;
 pub mod policy_source;
