@@ -103,11 +103,11 @@ impl Requester {
     }
 }
 
-/// A caller-supplied id: at most 200 printable characters, else refused.
-fn id_field(name: &str, v: &Option<String>) -> Result<String, Response> {
+/// A caller-supplied id: at most 200 printable characters. Err: what is wrong.
+fn id_field(name: &str, v: &Option<String>) -> Result<String, String> {
     let s = v.as_deref().unwrap_or("").trim();
     if s.len() > 200 || s.chars().any(char::is_control) {
-        return Err(bad(StatusCode::BAD_REQUEST, "bad_request", format!("{name}: at most 200 printable characters")));
+        return Err(format!("{name}: at most 200 printable characters"));
     }
     Ok(s.to_string())
 }
@@ -140,10 +140,10 @@ pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
     if !(b.params.is_object() || b.params.is_null()) {
         return bad(StatusCode::BAD_REQUEST, "bad_request", "params: must be an object".into());
     }
-    let call_id = match id_field("tool_call_id", &b.tool_call_id).and_then(|c| Ok((c, id_field("run_id", &b.run_id)?)))
+    let call_id = match id_field("tool_call_id", &b.tool_call_id).and_then(|c| id_field("run_id", &b.run_id).map(|_| c))
     {
-        Ok((c, _run)) => c,
-        Err(r) => return r,
+        Ok(c) => c,
+        Err(m) => return bad(StatusCode::BAD_REQUEST, "bad_request", m),
     };
     let agent = who.agent.clone();
     let key = b.session.as_ref().map(|s| (agent.name.clone(), s.clone()));
@@ -336,11 +336,12 @@ pub async fn outcome(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) 
     if b.status != "ok" && b.status != "error" {
         return bad(StatusCode::BAD_REQUEST, "bad_request", "status: \"ok\" or \"error\"".into());
     }
-    let (call_id, session) = match id_field("tool_call_id", &b.tool_call_id)
-        .and_then(|c| Ok((c, id_field("run_id", &b.run_id)?, id_field("session", &b.session)?)))
-    {
-        Ok((c, _run, s)) => (c, s),
-        Err(r) => return r,
+    let ids = id_field("tool_call_id", &b.tool_call_id)
+        .and_then(|c| id_field("run_id", &b.run_id).map(|_| c))
+        .and_then(|c| Ok((c, id_field("session", &b.session)?)));
+    let (call_id, session) = match ids {
+        Ok(ids) => ids,
+        Err(m) => return bad(StatusCode::BAD_REQUEST, "bad_request", m),
     };
     let agent = who.agent.clone();
     if gw.own_mcp_tool(&agent, &tool).is_some() {

@@ -41,12 +41,15 @@ impl Settled {
     }
 }
 
+/// (agent, tool, args digest) → (call id, when).
+type McpExpectations = HashMap<(String, String, String), (String, Instant)>;
+
 #[derive(Default)]
 pub struct Ledger {
     calls: Mutex<HashMap<(String, String), (Settled, Instant)>>,
     /// Warden MCP tools proposed at `/v1` and left to `/mcp`: (agent, tool,
     /// args digest) → call id, so the `/mcp` record links to the proposal.
-    at_mcp: Mutex<HashMap<(String, String, String), (String, Instant)>>,
+    at_mcp: Mutex<McpExpectations>,
 }
 
 fn prune<K: Clone + Eq + std::hash::Hash, V>(m: &mut HashMap<K, (V, Instant)>, now: Instant) {
