@@ -388,7 +388,7 @@ async fn lifecycle(api: &Api, name: &str, verb: &str, reason: &str) -> anyhow::R
 
 pub async fn apply(remote: &Remote, file: &Path, dry_run: bool, reason: Option<String>) -> anyhow::Result<()> {
     let doc = read_doc(file)?;
-    let doc: warden_gateway::inventory::ApplyDoc =
+    let doc: warden_gateway::admin::inventory::ApplyDoc =
         serde_json::from_value(doc).with_context(|| format!("{}: not an apply document", file.display()))?;
     let api = Api::new(remote)?;
     let reason = reason.unwrap_or_else(|| format!("warden apply -f {}", file.display()));

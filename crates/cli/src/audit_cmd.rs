@@ -115,7 +115,7 @@ fn local_signer(path: &Path) -> anyhow::Result<warden_audit::Signer> {
     if !path.exists() {
         bail!("no audit signing key at {} (pass --config or --data-dir of the gateway)", path.display());
     }
-    warden_gateway::audit::load_or_create_key(path)
+    warden_gateway::pipeline::audit::load_or_create_key(path)
 }
 
 /// Milliseconds since the epoch for `7d`, `24h`, `30m`, `45s` (ago), an RFC 3339 instant or a date.

@@ -278,14 +278,14 @@ impl std::io::Write for RedactingStderr {
 
 impl Drop for RedactingStderr {
     fn drop(&mut self) {
-        let line = warden_gateway::log_redaction::redact(&self.0);
+        let line = warden_gateway::telemetry::log_redaction::redact(&self.0);
         let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &line);
     }
 }
 
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     let c = warden_config::load(file)?;
-    let (policy, _) = warden_gateway::policy_source::PolicySource::new(&c.policy, None)
+    let (policy, _) = warden_gateway::pipeline::policy_source::PolicySource::new(&c.policy, None)
         .load()
         .map_err(|e| anyhow::anyhow!("{}: policy:\n{e}", file.display()))?;
     println!(
@@ -342,10 +342,10 @@ async fn admin_token(cmd: AdminTokenCommand) -> anyhow::Result<()> {
     let url = store_url(explicit, config.as_ref(), &data_dir)?;
     let store = warden_store::Store::open(&url).await.with_context(|| format!("opening store {url}"))?;
     let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-    let (t, token) = warden_gateway::api::create_admin_token_in(&store, &name, &role, &teams, &groups, &by)
+    let (t, token) = warden_gateway::admin::api::create_admin_token_in(&store, &name, &role, &teams, &groups, &by)
         .await
         .map_err(|e| match e {
-            warden_gateway::inventory::ControlError::Invalid(f) => {
+            warden_gateway::admin::inventory::ControlError::Invalid(f) => {
                 anyhow::anyhow!(f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
             }
             e => anyhow::anyhow!(e),
@@ -489,7 +489,7 @@ async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow:
             "purpose": "Warden demo agent", "allow_tools": ["*"], "deny_tools": ["crash"], "allow_models": ["*"],
             "allow_resources": ["*"], "allow_prompts": ["*"]
         }))?;
-        warden_gateway::inventory::create(gw, spec, "warden serve --demo", "demo setup")
+        warden_gateway::admin::inventory::create(gw, spec, "warden serve --demo", "demo setup")
             .await
             .map_err(|e| anyhow::anyhow!("demo inventory: {e:?}"))?;
     }
@@ -508,7 +508,7 @@ async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow:
         }
         w.commit().await?;
     }
-    let (_, token) = warden_gateway::api::create_admin_token_in(
+    let (_, token) = warden_gateway::admin::api::create_admin_token_in(
         &gw.store,
         "demo",
         "admin",

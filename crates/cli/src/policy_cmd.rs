@@ -84,7 +84,8 @@ fn load(config: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<(Policy, Opt
         let t = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         texts.push((f.display().to_string(), t));
     }
-    let (policy, _) = warden_gateway::policy_source::merge_and_compile(&inline, &texts).map_err(anyhow::Error::msg)?;
+    let (policy, _) =
+        warden_gateway::pipeline::policy_source::merge_and_compile(&inline, &texts).map_err(anyhow::Error::msg)?;
     Ok((policy, prefixes))
 }
 

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use warden_gateway::credentials;
+use warden_gateway::pipeline::credentials;
 use warden_secrets::{Kek, SealedSecret};
 use warden_store::Store;
 

@@ -428,7 +428,7 @@ async fn token_exchange_gives_each_agent_its_own_upstream_identity_and_session()
     let store = sqlite_store().await;
     let (gw, listener) = build(&yaml, store.clone()).await;
     // Signing keys exist once the inventory is loaded; the STS trusts exactly those.
-    warden_gateway::inventory::publish(&gw).await.unwrap();
+    warden_gateway::admin::inventory::publish(&gw).await.unwrap();
     let issuer = gw.directory.settings().issuer.clone();
     let check = sts_accepting_warden_tokens(store.signing_keys().await.unwrap(), issuer, sts_url.clone());
     let idp = warden_demo::idp::Idp::new(&[], std::time::Duration::from_secs(300), Some(check));
@@ -582,11 +582,11 @@ async fn per_agent_credentials_are_used_tracked_audited_and_offboarded() {
     // and listed for revocation at the provider.
     let spec =
         serde_json::from_value(json!({"name": "a-bot", "owner": "alice@example.com", "allow_tools": ["*"]})).unwrap();
-    warden_gateway::inventory::create(&tg.gw, spec, "test", "inventory record").await.unwrap();
-    let (_, rev) = warden_gateway::inventory::lifecycle(
+    warden_gateway::admin::inventory::create(&tg.gw, spec, "test", "inventory record").await.unwrap();
+    let (_, rev) = warden_gateway::admin::inventory::lifecycle(
         &tg.gw,
         "a-bot",
-        warden_gateway::inventory::Lifecycle::Offboard,
+        warden_gateway::admin::inventory::Lifecycle::Offboard,
         "test",
         "left the team",
     )

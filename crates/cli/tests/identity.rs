@@ -21,7 +21,7 @@ fn config(extra: &str) -> String {
 
 async fn env_with(yaml: &str, store: Arc<warden_store::Store>) -> Env {
     let (_, admin) =
-        warden_gateway::api::create_admin_token_in(&store, "test-admin", "admin", &["*".into()], &[], "test")
+        warden_gateway::admin::api::create_admin_token_in(&store, "test-admin", "admin", &["*".into()], &[], "test")
             .await
             .unwrap();
     let tg = TestGateway::start_with(yaml, store).await;
@@ -34,7 +34,7 @@ async fn env() -> Env {
 
 impl Env {
     async fn token_for(&self, role: &str) -> String {
-        warden_gateway::api::create_admin_token_in(
+        warden_gateway::admin::api::create_admin_token_in(
             &self.tg.gw.store,
             &format!("t-{role}"),
             role,
@@ -534,7 +534,7 @@ async fn reviews_overdue_report_and_metrics() {
     let mut w = e.tg.gw.store.write().await.unwrap();
     w.update_agent(&rec, warden_store::SecretUpdate::Keep).await.unwrap();
     w.commit().await.unwrap();
-    warden_gateway::inventory::publish(&e.tg.gw).await.unwrap();
+    warden_gateway::admin::inventory::publish(&e.tg.gw).await.unwrap();
 
     let (_, v) = e.api(Method::GET, "/api/v1/agents?overdue=true", None).await;
     let names: Vec<&str> = v["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();

@@ -92,7 +92,9 @@ fn config(hook: Option<std::net::SocketAddr>, extra_rules: &str, files: &str) ->
 
 async fn env_with(yaml: &str, store: Arc<warden_store::Store>) -> Env {
     let (_, admin) =
-        warden_gateway::api::create_admin_token_in(&store, "root", "admin", &["*".into()], &[], "test").await.unwrap();
+        warden_gateway::admin::api::create_admin_token_in(&store, "root", "admin", &["*".into()], &[], "test")
+            .await
+            .unwrap();
     let tg = TestGateway::start_with(yaml, store).await;
     let http = reqwest::Client::new();
     let mut e = Env { tg, admin, http, agent_token: String::new() };
@@ -132,7 +134,10 @@ impl Env {
     async fn approver(&self, name: &str, teams: &[&str], groups: &[&str]) -> String {
         let t: Vec<String> = teams.iter().map(|s| s.to_string()).collect();
         let g: Vec<String> = groups.iter().map(|s| s.to_string()).collect();
-        warden_gateway::api::create_admin_token_in(&self.tg.gw.store, name, "approver", &t, &g, "test").await.unwrap().1
+        warden_gateway::admin::api::create_admin_token_in(&self.tg.gw.store, name, "approver", &t, &g, "test")
+            .await
+            .unwrap()
+            .1
     }
 
     async fn client(&self) -> Client {
@@ -305,10 +310,11 @@ async fn separation_of_duties() {
     // Agents can never approve, not even their own calls.
     assert_eq!(e.api_as(&e.agent_token, Method::POST, &path, None).await.0, 401);
     // Viewers and auditors cannot decide.
-    let viewer = warden_gateway::api::create_admin_token_in(&e.tg.gw.store, "v", "viewer", &["*".into()], &[], "t")
-        .await
-        .unwrap()
-        .1;
+    let viewer =
+        warden_gateway::admin::api::create_admin_token_in(&e.tg.gw.store, "v", "viewer", &["*".into()], &[], "t")
+            .await
+            .unwrap()
+            .1;
     assert_eq!(e.api_as(&viewer, Method::POST, &path, None).await.0, 403);
     // An approver for another team, or without the rule's group, cannot either.
     let other = e.approver("other", &["marketing"], &["finance"]).await;

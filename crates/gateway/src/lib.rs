@@ -1,45 +1,25 @@
-//! The gateway: one governed MCP endpoint in front of many MCP servers.
+//! The gateway: one decision pipeline behind several front doors.
 //!
-//! - [`edge`]: HTTP surface — Host/Origin checks, authentication, body limits,
-//!   `/mcp` POST/GET/DELETE, `/healthz`, `/readyz`.
-//! - [`dispatch`]: what each MCP method does — answered from the merged
-//!   catalog, or routed to one upstream with its events relayed back.
-//! - [`catalog`]: the merged, prefixed catalog.
-//! - [`session`]: downstream sessions bound to identities.
-//! - [`directory`]: bearer token → identity, against the live inventory.
-//! - [`inventory`]: inventory changes (one transaction each) and their publication.
-//! - [`api`]: the admin REST API under `/api/v1`, with its OpenAPI document.
-//! - [`oauth`]: `/oauth/token` and the `/.well-known` metadata and key set.
-//! - [`report`]: the inventory report (md, csv, json) and `/metrics`.
-//! - [`govern`]: the decision pipeline every entry point shares (policy, rate
-//!   limits, grants, approval holds).
-//! - [`approvals`]: held calls — waiting, cross-replica decisions, webhooks.
-//! - [`policy_source`]: loading and hot-reloading the policy.
-//! - [`audit`]: stage 9, the durable, hash-chained audit trail (group commit).
-//! - [`metrics`]: Prometheus counters and histograms.
+//! - [`routes`]: every route of every door, in one table;
+//! - [`http`]: helpers every door shares (Host/Origin guard, admission, JSON and SSE);
+//! - [`mcp`]: the MCP door (`/mcp`);
+//! - [`llm`]: the model door (`/v1`);
+//! - [`admin`]: the admin API, the decision API, OAuth, reports and probes;
+//! - [`pipeline`]: the stages every door shares (identity, guardrails, policy,
+//!   approvals, credentials, audit);
+//! - [`telemetry`]: traces, OTLP export, metrics, log redaction.
+//!
+//! Doors import `http`, `pipeline` and `telemetry`, never each other; the
+//! pipeline imports `telemetry` only; `routes` imports the doors. This file
+//! holds the state they share ([`Gateway`]) and [`serve`].
 
-pub mod api;
-pub mod approvals;
-pub mod audit;
-pub mod catalog;
-pub mod credentials;
-pub mod decide;
-pub mod directory;
-pub mod dispatch;
-pub mod edge;
-pub mod govern;
-pub mod guard;
-pub mod inventory;
+pub mod admin;
+pub mod http;
 pub mod llm;
-pub mod llm_stream;
-pub mod log_redaction;
-pub mod metrics;
-pub mod oauth;
-pub mod otlp;
-pub mod policy_source;
-pub mod report;
-pub mod session;
-pub mod trace;
+pub mod mcp;
+pub mod pipeline;
+pub mod routes;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,8 +33,12 @@ use warden_config::{Config, Transport};
 use warden_core::identity::{Agent, IdentityIndex};
 use warden_mcp::{Connection, ServerRequest, TransportSpec, Upstream, UpstreamEvents, UpstreamSpec};
 
-use crate::catalog::{Catalog, UpstreamLists};
-use crate::session::Sessions;
+use crate::admin::inventory;
+use crate::mcp::catalog::{Catalog, UpstreamLists};
+use crate::mcp::dispatch;
+use crate::mcp::session::Sessions;
+use crate::pipeline::{approvals, audit, credentials, directory, guard, policy_source};
+use crate::telemetry::{metrics, otlp};
 
 pub struct Gateway {
     pub directory: directory::Directory,
@@ -74,7 +58,7 @@ pub struct Gateway {
     subscribers: Mutex<HashMap<String, usize>>,
     pub draining: AtomicBool,
     pub limits: Limits,
-    pub hosts: edge::HostPolicy,
+    pub hosts: http::HostPolicy,
     /// The live policy; swapped whole on reload.
     pub policy: ArcSwap<warden_policy::Policy>,
     pub policy_source: policy_source::PolicySource,
@@ -264,7 +248,7 @@ impl Gateway {
                 drain: Duration::from_secs(s.drain_timeout_secs.0),
                 json_responses: s.json_responses,
             },
-            hosts: edge::HostPolicy::new(
+            hosts: http::HostPolicy::new(
                 s.allowed_hosts.iter().map(|h| h.0.clone()).collect(),
                 s.allowed_origins.iter().map(|h| h.0.clone()).collect(),
             ),
@@ -551,7 +535,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
-    let app = edge::router(gw.clone());
+    let app = routes::router(gw.clone());
     let follower = tokio::spawn(gw.clone().follow_store());
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));

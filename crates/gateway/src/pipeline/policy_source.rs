@@ -178,7 +178,7 @@ pub(crate) async fn watch(gw: Arc<Gateway>) {
             actor: "policy file watcher".into(),
             ..Default::default()
         };
-        if let Err(e) = crate::govern::commit(&gw, rec, None).await {
+        if let Err(e) = crate::pipeline::govern::commit(&gw, rec, None).await {
             tracing::error!(error = %e, "the policy change could not be audited");
         }
     }

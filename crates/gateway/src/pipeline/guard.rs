@@ -12,7 +12,7 @@ use warden_config::{GuardAction, GuardrailsConfig};
 use warden_detect::cache::ScanCache;
 use warden_detect::{Detector, Detectors, Finding, Which};
 
-use crate::metrics::Meters;
+use crate::telemetry::metrics::Meters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use warden_policy::SessionFlags;
 
 use crate::Gateway;
-use crate::edge::json_response;
-use crate::govern::{self, Action, Entry, Gate, Held, Waited};
+use crate::http::json_response;
+use crate::pipeline::govern::{self, Action, Entry, Gate, Held, Waited};
 
 /// Longest a single decide call may hold (the approval itself may live longer).
 const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -58,11 +58,11 @@ fn verdict(v: &str, reason: &str, rule: &str, tier: &str) -> Value {
 }
 
 pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Response {
-    let who = match crate::edge::admit(&gw, &h).await {
+    let who = match crate::http::admit(&gw, &h).await {
         Ok(w) => w,
         Err(r) => return r,
     };
-    let ct = crate::edge::header_str(&h, axum::http::header::CONTENT_TYPE).unwrap_or("");
+    let ct = crate::http::header_str(&h, axum::http::header::CONTENT_TYPE).unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("application/json") {
         return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json".into());
     }
@@ -88,13 +88,16 @@ pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
         annotations: Value::Null,
         args: if b.params.is_null() { json!({}) } else { b.params.clone() },
         flags,
-        trace: crate::otlp::Trace::new(crate::trace::TraceContext::from_headers(&h), gw.otlp.clone()),
+        trace: crate::telemetry::otlp::Trace::new(
+            crate::telemetry::trace::TraceContext::from_headers(&h),
+            gw.otlp.clone(),
+        ),
     };
     if let Some(r) = &b.requester {
         tracing::debug!(agent = %agent.name, requester = %r, tool = %action.tool, "decision requested");
     }
     // Stage 3: the parameters are screened like MCP arguments; a block is a recorded deny.
-    let mut report = crate::guard::Report::default();
+    let mut report = crate::pipeline::guard::Report::default();
     gw.guard.screen_arguments(&mut action.args.clone(), &format!("{} params", action.tool), &mut report);
     if let Some(n) = report.blocked() {
         return refused(&govern::guardrail_refusal(&gw, &action, n).await);

@@ -8,27 +8,16 @@
 
 use std::sync::{Arc, OnceLock};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 use warden_core::inventory::Status;
 
 use crate::Gateway;
-use crate::edge::{base_url, check_host, header_str, json_response};
-
-pub fn routes() -> Router<Arc<Gateway>> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/oauth-authorization-server", get(as_metadata))
-        .route("/.well-known/oauth-protected-resource", get(resource_metadata))
-        .route("/.well-known/oauth-protected-resource/mcp", get(resource_metadata))
-}
+use crate::http::{base_url, check_host, header_str, json_response};
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut r = json_response(status, json!({"error": error, "error_description": description}));
@@ -60,7 +49,7 @@ async fn verify(secret: String, phc: String) -> bool {
 
 const MAX_TOKEN_BODY: usize = 16 * 1024;
 
-async fn token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = check_host(&gw, &h) {
         return r;
     }
@@ -173,13 +162,13 @@ async fn token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Res
     }
 }
 
-async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
+pub(crate) async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
     let mut r = axum::Json(gw.directory.keyring().jwks()).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     r
 }
 
-async fn as_metadata(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+pub(crate) async fn as_metadata(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     if let Err(r) = check_host(&gw, &h) {
         return r;
     }
@@ -196,7 +185,7 @@ async fn as_metadata(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     axum::Json(body).into_response()
 }
 
-async fn resource_metadata(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+pub(crate) async fn resource_metadata(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     if let Err(r) = check_host(&gw, &h) {
         return r;
     }

@@ -19,7 +19,7 @@ use warden_audit::{Record, Signer};
 use warden_config::AuditConfig;
 use warden_store::Store;
 
-use crate::metrics::Meters;
+use crate::telemetry::metrics::Meters;
 
 struct Pending {
     rec: Record,

@@ -7,124 +7,28 @@
 //! (stage 9). A proposed call goes through the same pipeline as an MCP call;
 //! a denied one is removed and the agent reads why.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde_json::{Value, json};
-use warden_config::{ModelUpstream, Price};
 use warden_core::identity::Identity;
-use warden_secrets::SecretRef;
 
 use crate::Gateway;
-use crate::govern::{self, Action, Entry, Gate, Waited};
-use crate::guard::{Direction, Report};
-
-pub fn routes() -> axum::Router<Arc<Gateway>> {
-    axum::Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/responses", post(responses))
-        .route("/v1/models", get(models))
-        .route("/v1/embeddings", post(embeddings))
-}
-
-struct Upstream {
-    name: String,
-    base: String,
-    key: Option<SecretRef>,
-    client: reqwest::Client,
-    request: Duration,
-}
-
-/// The configured model upstreams and the names agents use.
-pub struct Models {
-    upstreams: Vec<Upstream>,
-    /// Exposed model name → (upstream index, upstream's model name).
-    routes: BTreeMap<String, (usize, String)>,
-    prices: BTreeMap<String, Price>,
-}
-
-impl Models {
-    pub fn new(cfg: &[ModelUpstream], prices: &BTreeMap<String, Price>) -> anyhow::Result<Models> {
-        let mut upstreams = Vec::new();
-        let mut routes = BTreeMap::new();
-        for (i, m) in cfg.iter().enumerate() {
-            let client = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs_f64(m.timeouts.connect_secs.0))
-                .pool_max_idle_per_host(64)
-                .tcp_nodelay(true)
-                .build()?;
-            upstreams.push(Upstream {
-                name: m.name.0.clone(),
-                base: m.base_url.0.as_str().trim_end_matches('/').to_string(),
-                key: m.api_key.as_ref().map(|k| SecretRef::parse(&k.0)).transpose().map_err(anyhow::Error::msg)?,
-                client,
-                request: Duration::from_secs_f64(m.timeouts.request_secs.0),
-            });
-            for (exposed, own) in &m.models {
-                routes.insert(exposed.clone(), (i, own.clone()));
-            }
-        }
-        Ok(Models { upstreams, routes, prices: prices.clone() })
-    }
-
-    pub fn request_timeout(&self, model: &str) -> Duration {
-        self.routes.get(model).map(|(i, _)| self.upstreams[*i].request).unwrap_or(Duration::from_secs(300))
-    }
-
-    /// Cost in micro-dollars.
-    fn cost_micros(&self, model: &str, input: u64, output: u64) -> u64 {
-        self.prices
-            .get(model)
-            .map(|p| ((input as f64 * p.input_per_mtok + output as f64 * p.output_per_mtok).max(0.0)).round() as u64)
-            .unwrap_or(0)
-    }
-}
-
-/// An OpenAI-shaped error.
-pub fn oai_error(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Response {
-    crate::edge::json_response(
-        status,
-        json!({"error": {"message": message.into(), "type": kind, "param": null, "code": code}}),
-    )
-}
+use crate::llm::call::{Api, Call, blocked_answer, oai_error, refusal_item, today, usage_of};
+use crate::llm::propose::propose;
+use crate::pipeline::guard::{Direction, Report};
 
 fn bad_request(message: impl Into<String>) -> Response {
     oai_error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", message)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Api {
-    Chat,
-    Responses,
-    Embeddings,
-}
-
-impl Api {
-    fn path(self) -> &'static str {
-        match self {
-            Api::Chat => "/chat/completions",
-            Api::Responses => "/responses",
-            Api::Embeddings => "/embeddings",
-        }
-    }
-    fn method(self) -> &'static str {
-        match self {
-            Api::Chat => "chat.completions",
-            Api::Responses => "responses",
-            Api::Embeddings => "embeddings",
-        }
-    }
-}
-
 /// Authentication with the OpenAI error shape (the agent's Warden token is the API key).
 async fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
-    crate::edge::admit(gw, h).await.map_err(|r| {
+    crate::http::admit(gw, h).await.map_err(|r| {
         let status = r.status();
         let mut out = oai_error(
             status,
@@ -139,7 +43,7 @@ async fn admit(gw: &Gateway, h: &HeaderMap) -> Result<Identity, Response> {
     })
 }
 
-async fn models(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
+pub(crate) async fn models(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     let who = match admit(&gw, &h).await {
         Ok(w) => w,
         Err(r) => return r,
@@ -151,109 +55,19 @@ async fn models(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
         .filter(|m| who.agent.access.models.permits(m))
         .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "warden"}))
         .collect();
-    crate::edge::json_response(StatusCode::OK, json!({"object": "list", "data": data}))
+    crate::http::json_response(StatusCode::OK, json!({"object": "list", "data": data}))
 }
 
-async fn chat(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
+pub(crate) async fn chat(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
     proxy(gw, h, body, Api::Chat).await
 }
 
-async fn responses(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
+pub(crate) async fn responses(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
     proxy(gw, h, body, Api::Responses).await
 }
 
-async fn embeddings(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
+pub(crate) async fn embeddings(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) -> Response {
     proxy(gw, h, body, Api::Embeddings).await
-}
-
-/// One model request in flight: what the audit record and usage need.
-pub(crate) struct Call {
-    pub(crate) gw: Arc<Gateway>,
-    pub(crate) who: Identity,
-    pub(crate) api: Api,
-    pub(crate) model: String,
-    pub(crate) upstream: usize,
-    pub(crate) started: Instant,
-    pub(crate) report: Report,
-    pub(crate) trace: Arc<crate::otlp::Trace>,
-    pub(crate) input_tokens: u64,
-    pub(crate) output_tokens: u64,
-    pub(crate) upstream_status: String,
-    pub(crate) upstream_us: u64,
-    /// The upstream call's span: its id (sent as `traceparent`) and start.
-    pub(crate) upstream_span: Option<([u8; 8], u64)>,
-}
-
-impl Call {
-    fn record(&self, verdict: &str, reason: &str) -> warden_audit::Record {
-        let cost = self.gw.models.cost_micros(&self.model, self.input_tokens, self.output_tokens);
-        warden_audit::Record {
-            id: uuid::Uuid::now_v7().to_string(),
-            at: warden_audit::record::format_ms(warden_core::time::now_ms()),
-            kind: "llm".into(),
-            entry: "llm".into(),
-            agent: self.who.agent.name.clone(),
-            owner: self.who.agent.owner.clone(),
-            method: self.api.method().into(),
-            model: self.model.clone(),
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cost_micros: cost,
-            verdict: verdict.into(),
-            rule: self.report.blocked().map(|n| format!("guardrail:{}", n.finding.detector)).unwrap_or_default(),
-            reason: reason.into(),
-            comment: self.report.comment(),
-            upstream: self.gw.models.upstreams[self.upstream].name.clone(),
-            upstream_status: self.upstream_status.clone(),
-            upstream_us: self.upstream_us,
-            latency_us: self.started.elapsed().as_micros() as u64,
-            trace_id: self.trace.trace_id().into(),
-            ..Default::default()
-        }
-    }
-
-    /// Usage, metrics and the audit record. Err: the record could not be committed.
-    pub(crate) async fn finish(&self, verdict: &str, reason: &str) -> Result<(), String> {
-        let rec = self.record(verdict, reason);
-        let agent = &self.who.agent.name;
-        if self.input_tokens + self.output_tokens > 0 {
-            let m = &self.gw.meters;
-            m.tokens.add(&[agent, &self.model, "input"], self.input_tokens as f64);
-            m.tokens.add(&[agent, &self.model, "output"], self.output_tokens as f64);
-            m.cost.add(&[agent, &self.model], rec.cost_micros as f64 / 1e6);
-            let u = warden_store::usage::Usage {
-                agent: agent.clone(),
-                model: self.model.clone(),
-                day: today(),
-                requests: 1,
-                input_tokens: self.input_tokens as i64,
-                output_tokens: self.output_tokens as i64,
-                cost_micros: rec.cost_micros as i64,
-            };
-            if let Err(e) = self.gw.store.usage_add(&u).await {
-                tracing::error!(agent = %agent, error = %e, "model usage could not be recorded");
-            }
-        }
-        if let Some((id, start)) = self.upstream_span {
-            let up = &self.gw.models.upstreams[self.upstream].name;
-            let error = (self.upstream_status != "ok").then(|| self.upstream_status.clone());
-            let attrs = vec![
-                crate::otlp::s("warden.upstream", up.as_str()),
-                crate::otlp::s("warden.upstream_status", self.upstream_status.as_str()),
-                crate::otlp::s("gen_ai.request.model", self.model.as_str()),
-            ];
-            self.trace.child(id, &format!("upstream {up}"), crate::otlp::Kind::Client, start, attrs, error);
-        }
-        self.gw.meters.overhead.observe(
-            &["llm"],
-            self.started.elapsed().saturating_sub(Duration::from_micros(self.upstream_us)).as_secs_f64(),
-        );
-        govern::commit(&self.gw, rec, Some(&self.trace)).await
-    }
-}
-
-fn today() -> String {
-    warden_audit::record::format_ms(warden_core::time::now_ms())[..10].to_string()
 }
 
 /// Refuses when the agent's daily token or cost budget is spent. Store errors refuse too.
@@ -410,7 +224,8 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
     if let Err(r) = budget(&gw, &who.agent.name).await {
         return r;
     }
-    let trace = crate::otlp::Trace::new(crate::trace::TraceContext::from_headers(&h), gw.otlp.clone());
+    let trace =
+        crate::telemetry::otlp::Trace::new(crate::telemetry::trace::TraceContext::from_headers(&h), gw.otlp.clone());
     let mut call = Call {
         gw: gw.clone(),
         who,
@@ -426,14 +241,14 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         upstream_us: 0,
         upstream_span: None,
     };
-    let scan_started = crate::otlp::now_ns();
+    let scan_started = crate::telemetry::otlp::now_ns();
     let screened = screen_input(&gw, api, &mut body, &mut call.report);
     call.trace.child(
-        crate::otlp::new_span_id(),
+        crate::telemetry::otlp::new_span_id(),
         "guardrail scan",
-        crate::otlp::Kind::Internal,
+        crate::telemetry::otlp::Kind::Internal,
         scan_started,
-        vec![crate::otlp::i("warden.guardrail.findings", call.report.noted.len() as i64)],
+        vec![crate::telemetry::otlp::i("warden.guardrail.findings", call.report.noted.len() as i64)],
         call.report.blocked().map(|n| format!("blocked: {}/{}", n.finding.detector, n.finding.kind)),
     );
     if let Err(m) = screened {
@@ -478,8 +293,8 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         req = req.timeout(up.request);
     }
     // W3C trace context to the model upstream, under the upstream call's span.
-    let span = crate::otlp::new_span_id();
-    call.upstream_span = Some((span, crate::otlp::now_ns()));
+    let span = crate::telemetry::otlp::new_span_id();
+    call.upstream_span = Some((span, crate::telemetry::otlp::now_ns()));
     req = req.header("traceparent", call.trace.ctx.header_for(&hex::encode(span)));
     let sent = Instant::now();
     let resp = match req.send().await {
@@ -510,7 +325,7 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         return relay_error(status, &text);
     }
     if stream {
-        return crate::llm_stream::relay(call, resp, sent, client_wants_usage).await;
+        return crate::llm::stream::relay(call, resp, sent, client_wants_usage).await;
     }
     let text = match tokio::time::timeout(up.request, resp.bytes()).await {
         Ok(Ok(t)) => t,
@@ -540,7 +355,7 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         return r;
     }
     match call.finish("allow", "").await {
-        Ok(()) => crate::edge::json_response(StatusCode::OK, out),
+        Ok(()) => crate::http::json_response(StatusCode::OK, out),
         Err(e) => oai_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "api_error",
@@ -554,7 +369,7 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
 fn relay_error(status: reqwest::StatusCode, body: &[u8]) -> Response {
     let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.get("error").is_some_and(Value::is_object) => crate::edge::json_response(status, v),
+        Ok(v) if v.get("error").is_some_and(Value::is_object) => crate::http::json_response(status, v),
         _ => oai_error(
             status,
             "api_error",
@@ -566,21 +381,6 @@ fn relay_error(status: reqwest::StatusCode, body: &[u8]) -> Response {
             ),
         ),
     }
-}
-
-/// Tokens from an answer's `usage` (chat, responses or embeddings names).
-pub(crate) fn usage_of(v: &Value, call: &mut Call) {
-    let Some(u) = v.get("usage").filter(|u| u.is_object()) else { return };
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    call.input_tokens = n("prompt_tokens").or(n("input_tokens")).unwrap_or(call.input_tokens);
-    call.output_tokens = n("completion_tokens").or(n("output_tokens")).unwrap_or(call.output_tokens);
-}
-
-fn blocked_answer(n: &crate::guard::Noted) -> String {
-    format!(
-        "Blocked by Warden: the model's answer contained {} ({}): {}",
-        n.finding.detector, n.finding.kind, n.finding.evidence
-    )
 }
 
 /// Stage 8 on a whole answer: output guardrails on text, the policy on proposed calls.
@@ -683,85 +483,4 @@ async fn screen_answer(call: &mut Call, out: &mut Value) -> Result<(), Response>
         return Err(oai_error(StatusCode::BAD_REQUEST, "invalid_request_error", "guardrail_blocked", msg));
     }
     Ok(())
-}
-
-/// A Responses output item that tells the agent a proposed call was refused.
-pub(crate) fn refusal_item(i: usize, why: &str) -> Value {
-    json!({"type": "message", "id": format!("msg_warden_{i}"), "status": "completed", "role": "assistant",
-        "content": [{"type": "output_text", "text": why, "annotations": []}]})
-}
-
-/// One tool call the model proposed, through the decision pipeline (stages
-/// 3-5: guardrails on its arguments, policy, approval hold). Ok: the
-/// (possibly redacted) arguments to pass on. Err: the refusal the agent reads.
-pub(crate) async fn propose(call: &mut Call, name: &str, args: &str) -> Result<String, String> {
-    let gw = call.gw.clone();
-    let tool = warden_core::names::nfc(name.trim());
-    if tool.is_empty() || tool.len() > 256 {
-        return Err("Warden removed a proposed tool call with no valid name.".into());
-    }
-    let parsed: Value = match serde_json::from_str(if args.trim().is_empty() { "{}" } else { args }) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) | Err(_) => {
-            tracing::warn!(agent = %call.who.agent.name, tool = %tool, "model proposed a call with invalid JSON arguments");
-            return Err(format!(
-                "Warden refused the call to `{tool}`: the model's arguments are not a valid JSON object, so it was not run."
-            ));
-        }
-    };
-    let mut args = parsed;
-    gw.guard.screen_arguments(&mut args, &format!("tool call {tool}"), &mut call.report);
-    if call.report.blocked().is_some() {
-        return Err(format!("Warden refused the call to `{tool}`: its arguments were blocked by a guardrail."));
-    }
-    let action = Action {
-        entry: Entry::Llm,
-        agent: call.who.agent.clone(),
-        session_id: None,
-        tool: tool.clone(),
-        annotations: Value::Null,
-        args: args.clone(),
-        flags: Default::default(),
-        trace: call.trace.clone(),
-    };
-    let text = |a: &Value| serde_json::to_string(a).unwrap_or_else(|_| "{}".into());
-    match govern::check(&gw, &action).await {
-        Gate::Proceed(_) => Ok(text(&args)),
-        Gate::Refuse(r) => Err(format!("Warden refused the call to `{tool}`: {}", r.message)),
-        Gate::Hold(mut held) => {
-            let wait = gw.proposed_call_wait;
-            match held.wait(Some(wait), Duration::from_secs(3600), |_| {}).await {
-                Waited::Approved => {
-                    if let Err(r) = held.recheck(&action).await {
-                        held.finish("refused: the policy changed while the call was held").await;
-                        return Err(format!("Warden refused the call to `{tool}`: {}", r.message));
-                    }
-                    if let Err(e) = govern::commit(&gw, held.record("allow"), None).await {
-                        held.finish("refused: the audit trail could not record it").await;
-                        return Err(format!(
-                            "Warden refused the call to `{tool}`: {}",
-                            govern::audit_unavailable(&e).message
-                        ));
-                    }
-                    held.finish("passed to the agent in the model's answer").await;
-                    Ok(text(&args))
-                }
-                Waited::Refused(r) => Err(format!("Warden refused the call to `{tool}`: {}", r.message)),
-                Waited::StillPending => {
-                    let id = held.approval.id.clone();
-                    held.finish("refused: no decision within the model answer's wait").await;
-                    drop(held);
-                    Err(format!(
-                        "Warden held the call to `{tool}` for human approval ({id}) and no one decided within {} s, so it was not passed on.",
-                        wait.as_secs()
-                    ))
-                }
-            }
-        }
-    }
-}
-
-/// `Some(message)` when streamed output must stop here (a block).
-pub(crate) fn output_blocked(call: &Call) -> Option<String> {
-    call.report.blocked().filter(|n| n.direction == Direction::Output).map(blocked_answer)
 }

@@ -62,7 +62,7 @@ pub struct Revocation {
     /// Offboarding: the agent's upstream credentials, detached or deleted, and
     /// what must still be rotated at each provider.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub credentials: Vec<crate::credentials::CredentialAction>,
+    pub credentials: Vec<crate::pipeline::credentials::CredentialAction>,
 }
 
 fn require_reason(reason: &str) -> Result<(), ControlError> {

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use warden_detect::Detector;
 use warden_detect::stream::StreamScan;
 
-use crate::guard::Direction;
-use crate::llm::{Api, Call as LlmCall, output_blocked, propose, refusal_item, usage_of};
+use crate::llm::call::{Api, Call as LlmCall, output_blocked, refusal_item, usage_of};
+use crate::llm::propose::propose;
+use crate::pipeline::guard::Direction;
 
 /// Splits an SSE byte stream into events (`event:` name, joined `data:` lines).
 #[derive(Default)]
@@ -99,7 +100,7 @@ pub(crate) async fn relay(call: LlmCall, resp: reqwest::Response, sent: Instant,
         };
         r.run(resp, sent, idle).await;
     });
-    crate::edge::event_stream(Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+    crate::http::event_stream(Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|x| (x, rx))
     })))
 }
@@ -178,7 +179,8 @@ impl Relay {
     fn scan_delta(&mut self, key: (u64, u64), delta: Option<&str>, place: &str) -> Result<String, String> {
         let gw = self.call.gw.clone();
         let which = gw.guard.which(Direction::Output);
-        let scan = |t: &str| gw.guard.scan(t, which).unwrap_or_else(|why| vec![crate::guard::failure(t, why)]);
+        let scan =
+            |t: &str| gw.guard.scan(t, which).unwrap_or_else(|why| vec![crate::pipeline::guard::failure(t, why)]);
         // Personal data (a name before an `@`) can begin with any word: with
         // PII screened on output, every unfinished word waits.
         let may_leave = |before: &str, word: &str| {

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::metrics::Meters;
-use crate::trace::TraceContext;
+use crate::telemetry::metrics::Meters;
+use crate::telemetry::trace::TraceContext;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attr {

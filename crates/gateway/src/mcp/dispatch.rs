@@ -14,11 +14,11 @@ use warden_core::jsonrpc::{self, IdKey};
 use warden_mcp::CallEvent;
 
 use crate::Gateway;
-use crate::catalog::{Catalog, Section};
-use crate::govern::{self, Action, Entry, Gate};
-use crate::guard::Report;
-use crate::otlp::Trace;
-use crate::session::{Session, log_level_rank};
+use crate::mcp::catalog::{Catalog, Section};
+use crate::mcp::session::{Session, log_level_rank};
+use crate::pipeline::govern::{self, Action, Entry, Gate};
+use crate::pipeline::guard::Report;
+use crate::telemetry::otlp::Trace;
 
 /// How the edge should answer a request.
 pub enum Reply {
@@ -431,7 +431,7 @@ async fn recorded(
     gw.meters.upstream.observe(&[upstream], up_time.as_secs_f64());
     gw.meters.overhead.observe(&["mcp"], total.saturating_sub(up_time).as_secs_f64());
     if trace.recording() {
-        use crate::otlp::s;
+        use crate::telemetry::otlp::s;
         let ok = rec.upstream_status == "ok";
         let attrs = vec![
             s("mcp.method.name", rec.method.as_str()),
@@ -439,7 +439,14 @@ async fn recorded(
             s("warden.upstream_status", rec.upstream_status.as_str()),
         ];
         let err = (!ok).then(|| rec.upstream_status.clone());
-        trace.child(span.id, &format!("upstream {upstream}"), crate::otlp::Kind::Client, span.start_ns, attrs, err);
+        trace.child(
+            span.id,
+            &format!("upstream {upstream}"),
+            crate::telemetry::otlp::Kind::Client,
+            span.start_ns,
+            attrs,
+            err,
+        );
     }
     match govern::commit(gw, rec, Some(trace)).await {
         Ok(()) => resp,
@@ -455,7 +462,7 @@ async fn recorded(
 /// which cancels it upstream.
 async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec: Record) -> Reply {
     let Call { upstream, mut params, id, sse, started, trace } = c;
-    let span = UpstreamSpan { id: crate::otlp::new_span_id(), start_ns: crate::otlp::now_ns() };
+    let span = UpstreamSpan { id: crate::telemetry::otlp::new_span_id(), start_ns: crate::telemetry::otlp::now_ns() };
     if trace.recording() || trace.ctx.parent_span.is_some() {
         // W3C trace context to the upstream: `_meta.traceparent` (HTTP upstreams also get the header).
         if !params.is_object() {
@@ -593,7 +600,7 @@ async fn governed_call(
         Gate::Hold(h) => h,
     };
     let Call { upstream, params, id, sse, trace, .. } = call;
-    let wait_started = crate::otlp::now_ns();
+    let wait_started = crate::telemetry::otlp::now_ns();
     let token = params.pointer("/_meta/progressToken").cloned();
     let every = gw.policy.load().approvals.progress_interval.0;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
@@ -623,13 +630,13 @@ async fn governed_call(
             s.note_labels(&held.decision.labels);
             if trace.recording() {
                 let attrs = vec![
-                    crate::otlp::s("warden.approval.id", held.approval.id.as_str()),
-                    crate::otlp::s("warden.approver", held.approver.as_str()),
+                    crate::telemetry::otlp::s("warden.approval.id", held.approval.id.as_str()),
+                    crate::telemetry::otlp::s("warden.approver", held.approver.as_str()),
                 ];
                 trace.child(
-                    crate::otlp::new_span_id(),
+                    crate::telemetry::otlp::new_span_id(),
                     "approval wait",
-                    crate::otlp::Kind::Internal,
+                    crate::telemetry::otlp::Kind::Internal,
                     wait_started,
                     attrs,
                     None,
@@ -766,7 +773,7 @@ fn push_log_level(gw: &Arc<Gateway>) {
     let Some(min) = gw.sessions.all().iter().filter_map(|s| *s.log_level.lock().unwrap()).min() else {
         return;
     };
-    let level = crate::session::LOG_LEVELS[min as usize];
+    let level = crate::mcp::session::LOG_LEVELS[min as usize];
     for u in &gw.upstreams {
         let Some(c) = u.connection() else { continue };
         if c.capabilities().get("logging").is_none() {

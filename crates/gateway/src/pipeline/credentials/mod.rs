@@ -29,7 +29,7 @@ use warden_secrets::envelope::{CHECK_NAME, CHECK_VALUE};
 use warden_secrets::{Kek, KnownSecrets, SealedSecret, Secret, SecretRef};
 use warden_store::Store;
 
-use crate::metrics::Meters;
+use crate::telemetry::metrics::Meters;
 
 /// Reads the master key: `WARDEN_MASTER_KEY`, else the configured key file.
 pub fn master_key(file: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<Kek>> {
@@ -240,7 +240,7 @@ impl Custody {
         }
         let known = Arc::new(KnownSecrets::new(names.iter().map(|(n, v)| (n.as_str(), v.expose()))));
         self.known.store(known.clone());
-        crate::log_redaction::publish(known);
+        crate::telemetry::log_redaction::publish(known);
         drop(values);
         if track {
             let (store, reference, fp) = (self.store.clone(), name.to_string(), fingerprint(name, v));

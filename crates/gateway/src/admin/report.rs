@@ -96,7 +96,7 @@ pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
             owner: s.owner.clone(),
             team: s.team.clone(),
             purpose: s.purpose.clone(),
-            systems: crate::inventory::systems_of(gw, s),
+            systems: crate::admin::inventory::systems_of(gw, s),
             credentials,
             credential_storage: storage.join("; "),
             revocation,
@@ -256,7 +256,7 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         })
         .collect();
     let healthy: Vec<(&str, f64)> = up.iter().map(|(n, v, _)| (n.as_str(), *v)).collect();
-    let g = crate::metrics::gauge;
+    let g = crate::telemetry::metrics::gauge;
     g(&mut out, "warden_upstream_up", "Whether each upstream is connected and healthy.", "upstream", &healthy);
     let connects: Vec<(&str, f64)> = up.iter().map(|(n, _, c)| (n.as_str(), *c)).collect();
     g(

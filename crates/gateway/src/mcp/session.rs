@@ -60,7 +60,7 @@ impl Session {
     /// Counted when the call is let through: the conservative reading of "has returned data".
     pub fn note_labels(&self, labels: &[warden_config::ToolLabel]) {
         let mut f = self.flags.lock().unwrap();
-        *f = crate::govern::flags_after(*f, labels);
+        *f = crate::pipeline::govern::flags_after(*f, labels);
     }
 
     pub fn touch(&self) {

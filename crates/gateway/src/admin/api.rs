@@ -10,12 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use warden_auth::roles::{Principal, Role};
@@ -24,8 +22,8 @@ use warden_core::time::Timestamp;
 use warden_store::{AdminToken, StoreError};
 
 use crate::Gateway;
-use crate::edge::{check_host, header_str, json_response};
-use crate::inventory::{self, ApplyDoc, ControlError, Lifecycle};
+use crate::admin::inventory::{self, ApplyDoc, ControlError, Lifecycle};
+use crate::http::{check_host, header_str, json_response};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -58,32 +56,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/approvals/{id}/deny"),
     ("post", "/api/v1/decide"),
 ];
-
-pub fn routes() -> Router<Arc<Gateway>> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/agents", get(list_agents).post(create_agent))
-        .route("/api/v1/agents/{name}", get(show_agent).put(update_agent))
-        .route("/api/v1/agents/{name}/suspend", post(suspend))
-        .route("/api/v1/agents/{name}/resume", post(resume))
-        .route("/api/v1/agents/{name}/offboard", post(offboard))
-        .route("/api/v1/agents/{name}/review", post(review))
-        .route("/api/v1/agents/{name}/secret", post(rotate_secret))
-        .route("/api/v1/agents/{name}/changes", get(agent_changes))
-        .route("/api/v1/changes/{id}", get(change))
-        .route("/api/v1/apply", post(apply))
-        .route("/api/v1/exceptions", get(list_exceptions).post(put_exception))
-        .route("/api/v1/inventory/report", get(report))
-        .route("/api/v1/keys/rotate", post(rotate_keys))
-        .route("/api/v1/admin/tokens", get(list_admin_tokens).post(create_admin_token))
-        .route("/api/v1/admin/tokens/{id}", axum::routing::delete(revoke_admin_token))
-        .route("/api/v1/approvals", get(list_approvals))
-        .route("/api/v1/approvals/{id}", get(show_approval))
-        .route("/api/v1/approvals/{id}/approve", post(approve))
-        .route("/api/v1/approvals/{id}/deny", post(deny))
-        .route("/api/v1/decide", post(crate::decide::decide))
-}
 
 /// An API failure, rendered as JSON with the right status.
 pub struct ApiError {
@@ -206,7 +178,7 @@ fn parse_json<T: DeserializeOwned>(h: &HeaderMap, body: &[u8]) -> Result<T, ApiE
 /// `{"reason": "..."}` or `{"note": "..."}` bodies.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(crate) struct ReasonBody {
     #[serde(default)]
     reason: String,
     #[serde(default)]
@@ -226,20 +198,20 @@ pub fn agent_view(gw: &Gateway, r: &AgentRecord, now: Timestamp) -> Value {
     v
 }
 
-async fn openapi() -> Response {
+pub(crate) async fn openapi() -> Response {
     let mut r = (StatusCode::OK, OPENAPI).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-async fn whoami(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+pub(crate) async fn whoami(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
     let p = admin(&gw, &h, Role::Viewer).await?;
     ok(json!(p))
 }
 
 const LIST_FILTERS: &[&str] = &["team", "owner", "status", "overdue", "label"];
 
-async fn list_agents(
+pub(crate) async fn list_agents(
     State(gw): State<Arc<Gateway>>,
     h: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -274,7 +246,7 @@ async fn list_agents(
     ok(json!({ "agents": agents }))
 }
 
-async fn create_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn create_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let spec: AgentSpec = parse_json(&h, &body)?;
     let (rec, secret) = inventory::create(&gw, spec, &p.name, &reason_header(&h, "created")).await?;
@@ -284,7 +256,7 @@ async fn create_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes)
     Ok(json_response(StatusCode::CREATED, v))
 }
 
-async fn show_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>) -> ApiResult {
+pub(crate) async fn show_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>) -> ApiResult {
     admin(&gw, &h, Role::Viewer).await?;
     let rec = gw.store.agent(&name).await?;
     let rec =
@@ -292,7 +264,7 @@ async fn show_agent(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Pa
     ok(agent_view(&gw, &rec, Timestamp::now()))
 }
 
-async fn update_agent(
+pub(crate) async fn update_agent(
     State(gw): State<Arc<Gateway>>,
     h: HeaderMap,
     Path(name): Path<String>,
@@ -315,26 +287,46 @@ async fn lifecycle(gw: Arc<Gateway>, h: HeaderMap, name: String, body: Bytes, op
     ok(v)
 }
 
-async fn suspend(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn suspend(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     lifecycle(gw, h, name, body, Lifecycle::Suspend).await
 }
 
-async fn resume(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn resume(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     lifecycle(gw, h, name, body, Lifecycle::Resume).await
 }
 
-async fn offboard(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn offboard(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     lifecycle(gw, h, name, body, Lifecycle::Offboard).await
 }
 
-async fn review(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn review(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let b: ReasonBody = parse_json(&h, &body)?;
     let rec = inventory::review(&gw, &name, &p.name, &b.note).await?;
     ok(agent_view(&gw, &rec, Timestamp::now()))
 }
 
-async fn rotate_secret(
+pub(crate) async fn rotate_secret(
     State(gw): State<Arc<Gateway>>,
     h: HeaderMap,
     Path(name): Path<String>,
@@ -346,7 +338,7 @@ async fn rotate_secret(
     ok(json!({"client_id": name, "client_secret": secret}))
 }
 
-async fn agent_changes(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>) -> ApiResult {
+pub(crate) async fn agent_changes(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name): Path<String>) -> ApiResult {
     admin(&gw, &h, Role::Auditor).await?;
     if gw.store.agent(&name).await?.is_none() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("agent {name:?} does not exist")));
@@ -354,7 +346,7 @@ async fn agent_changes(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(name):
     ok(json!({ "changes": gw.store.changes(Some(&name), 10_000).await? }))
 }
 
-async fn change(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn change(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
     admin(&gw, &h, Role::Auditor).await?;
     match gw.store.change(&id).await? {
         Some(c) => ok(json!(c)),
@@ -362,7 +354,7 @@ async fn change(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<Str
     }
 }
 
-async fn apply(
+pub(crate) async fn apply(
     State(gw): State<Arc<Gateway>>,
     h: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -379,7 +371,7 @@ async fn apply(
     ok(json!(report))
 }
 
-async fn list_exceptions(
+pub(crate) async fn list_exceptions(
     State(gw): State<Arc<Gateway>>,
     h: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -403,21 +395,25 @@ async fn list_exceptions(
     ok(json!({ "exceptions": list }))
 }
 
-async fn put_exception(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn put_exception(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let ex: SeparationException = parse_json(&h, &body)?;
     let ex = inventory::put_exception(&gw, ex, &p.name, &reason_header(&h, "exception recorded")).await?;
     Ok(json_response(StatusCode::CREATED, json!(ex)))
 }
 
-async fn report(State(gw): State<Arc<Gateway>>, h: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+pub(crate) async fn report(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     admin(&gw, &h, Role::Viewer).await?;
     let format = q.get("format").map(String::as_str).unwrap_or("json");
-    let rows = crate::report::rows(&gw).await?;
+    let rows = crate::admin::report::rows(&gw).await?;
     let (ct, body) = match format {
         "json" => ("application/json", serde_json::to_string_pretty(&rows).unwrap_or_default()),
-        "md" => ("text/markdown; charset=utf-8", crate::report::markdown(&rows)),
-        "csv" => ("text/csv; charset=utf-8", crate::report::csv(&rows)),
+        "md" => ("text/markdown; charset=utf-8", crate::admin::report::markdown(&rows)),
+        "csv" => ("text/csv; charset=utf-8", crate::admin::report::csv(&rows)),
         other => return Err(ApiError::bad(format!("format {other:?} is not one of md, csv, json"))),
     };
     let mut r = (StatusCode::OK, body).into_response();
@@ -425,7 +421,7 @@ async fn report(State(gw): State<Arc<Gateway>>, h: HeaderMap, Query(q): Query<Ha
     Ok(r)
 }
 
-async fn rotate_keys(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+pub(crate) async fn rotate_keys(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let k = warden_auth::keys::generate_key();
     let s = gw.directory.settings();
@@ -441,14 +437,14 @@ async fn rotate_keys(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult 
     ok(json!({"kid": k.kid, "jwks": gw.directory.keyring().jwks()}))
 }
 
-async fn list_admin_tokens(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+pub(crate) async fn list_admin_tokens(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
     admin(&gw, &h, Role::Admin).await?;
     ok(json!({ "tokens": gw.store.admin_tokens().await? }))
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAdminToken {
+pub(crate) struct NewAdminToken {
     name: String,
     role: String,
     /// Teams whose agents the token may act on; default all (`*`).
@@ -463,7 +459,7 @@ fn all_teams() -> Vec<String> {
     vec!["*".into()]
 }
 
-async fn create_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn create_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let b: NewAdminToken = parse_json(&h, &body)?;
     let (t, token) = create_admin_token_in(&gw.store, &b.name, &b.role, &b.teams, &b.groups, &p.name)
@@ -521,7 +517,11 @@ pub async fn create_admin_token_in(
     Ok((t, token))
 }
 
-async fn revoke_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn revoke_admin_token(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     let p = admin(&gw, &h, Role::Admin).await?;
     let mut w = gw.store.write().await?;
     if !w.revoke_admin_token(&id).await? {
@@ -533,12 +533,16 @@ async fn revoke_admin_token(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(i
 }
 
 #[derive(serde::Deserialize)]
-struct ApprovalQuery {
+pub(crate) struct ApprovalQuery {
     status: Option<String>,
     limit: Option<i64>,
 }
 
-async fn list_approvals(State(gw): State<Arc<Gateway>>, h: HeaderMap, Query(q): Query<ApprovalQuery>) -> ApiResult {
+pub(crate) async fn list_approvals(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<ApprovalQuery>,
+) -> ApiResult {
     admin(&gw, &h, Role::Viewer).await?;
     let status = match q.status.as_deref() {
         None | Some("all") => None,
@@ -552,7 +556,7 @@ async fn list_approvals(State(gw): State<Arc<Gateway>>, h: HeaderMap, Query(q): 
     ok(json!({"approvals": list}))
 }
 
-async fn show_approval(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn show_approval(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
     admin(&gw, &h, Role::Viewer).await?;
     let a = gw.store.approval(&id).await?.ok_or_else(|| not_found_approval(&id))?;
     ok(json!(a))
@@ -564,7 +568,7 @@ fn not_found_approval(id: &str) -> ApiError {
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct DecisionBody {
+pub(crate) struct DecisionBody {
     #[serde(default)]
     comment: Option<String>,
     /// Approve: also allow this agent+tool for N minutes without asking again.
@@ -575,11 +579,21 @@ struct DecisionBody {
     grant_any_arguments: bool,
 }
 
-async fn approve(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn approve(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     decide_approval(&gw, &h, &id, &body, true).await
 }
 
-async fn deny(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub(crate) async fn deny(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     decide_approval(&gw, &h, &id, &body, false).await
 }
 
@@ -624,7 +638,7 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
     if a.expires_at.0 <= now.0 {
         return Err(conflict(format!("approval {id} has expired; the call was refused")));
     }
-    if a.entry == "mcp" && !crate::approvals::holder_alive(gw, &a).await {
+    if a.entry == "mcp" && !crate::pipeline::approvals::holder_alive(gw, &a).await {
         if gw.store.decide_approval(id, ApprovalStatus::Interrupted, None, None, now, false).await? {
             let _ = gw
                 .store
@@ -678,7 +692,7 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
         trace_id: a.trace_id.clone(),
         ..Default::default()
     };
-    if let Err(e) = crate::govern::commit(gw, rec, None).await {
+    if let Err(e) = crate::pipeline::govern::commit(gw, rec, None).await {
         tracing::error!(approval = %id, error = %e, "the approval decision could not be audited");
     }
     gw.approvals.notify(id, to);

@@ -20,7 +20,7 @@ use warden_policy::{Decision, Request, SessionFlags};
 use warden_store::{Approval, ApprovalStatus};
 
 use crate::Gateway;
-use crate::otlp::Trace;
+use crate::telemetry::otlp::Trace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -200,7 +200,7 @@ pub async fn commit(gw: &Gateway, mut rec: Record, trace: Option<&Trace>) -> Res
 
 /// The entry span, named and attributed per the OpenTelemetry GenAI and MCP conventions.
 fn finish_trace(t: &Trace, rec: &Record) {
-    use crate::otlp::{i, s};
+    use crate::telemetry::otlp::{i, s};
     let model_call = rec.kind == "llm";
     let mut attrs = vec![
         s("warden.entry", rec.entry.as_str()),
@@ -261,7 +261,7 @@ async fn refused(gw: &Gateway, a: &Action, d: &Decision, verdict: &str, approval
 
 /// Stage 3 refused the action's arguments: the deny is recorded (rule
 /// `guardrail:<detector>`) and the refusal names what was found, never the value.
-pub async fn guardrail_refusal(gw: &Gateway, a: &Action, n: &crate::guard::Noted) -> Refusal {
+pub async fn guardrail_refusal(gw: &Gateway, a: &Action, n: &crate::pipeline::guard::Noted) -> Refusal {
     let reason = format!(
         "the arguments of {} contain {} ({}): {}",
         a.tool, n.finding.detector, n.finding.kind, n.finding.evidence
@@ -299,11 +299,11 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         return Gate::Refuse(audit_unavailable("the last audit commit failed"));
     }
     let policy = gw.policy.load_full();
-    let started = crate::otlp::now_ns();
+    let started = crate::telemetry::otlp::now_ns();
     let mut d = policy.evaluate(&a.request());
     gw.count_decision(d.action, d.tier);
     if a.trace.recording() {
-        use crate::otlp::s;
+        use crate::telemetry::otlp::s;
         let attrs = vec![
             s("warden.verdict", d.action.as_str()),
             s("warden.rule", d.rule.as_str()),
@@ -311,7 +311,14 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
             s("warden.reason", d.reason.as_str()),
             s("gen_ai.tool.name", a.tool.as_str()),
         ];
-        a.trace.child(crate::otlp::new_span_id(), "policy decision", crate::otlp::Kind::Internal, started, attrs, None);
+        a.trace.child(
+            crate::telemetry::otlp::new_span_id(),
+            "policy decision",
+            crate::telemetry::otlp::Kind::Internal,
+            started,
+            attrs,
+            None,
+        );
     }
     match d.action {
         RuleAction::Deny => {
@@ -391,7 +398,7 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         gw.approvals.unregister(&approval.id);
         return Gate::Refuse(unavailable(gw, a, &d, &format!("approval could not be stored: {e}")).await);
     }
-    crate::approvals::announce(gw, &policy.approvals.webhooks, &approval);
+    crate::pipeline::approvals::announce(gw, &policy.approvals.webhooks, &approval);
     Gate::Hold(Box::new(Held {
         approval,
         decision: d,

@@ -1,0 +1,15 @@
+//! The admin surface and the agent-facing APIs beside it.
+//!
+//! - [`api`]: the admin REST API under `/api/v1` (+ `openapi.json`);
+//! - [`decide`]: `POST /api/v1/decide`, the decision API for agents' pre-tool hooks;
+//! - [`inventory`]: inventory changes, one transaction each, and their publication;
+//! - [`report`]: the inventory report and `/metrics`;
+//! - [`oauth`]: `/oauth/token`, the key set and the `/.well-known` metadata;
+//! - [`probes`]: `/healthz` and `/readyz`.
+
+pub mod api;
+pub mod decide;
+pub mod inventory;
+pub mod oauth;
+pub mod probes;
+pub mod report;

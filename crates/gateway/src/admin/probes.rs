@@ -1,0 +1,48 @@
+//! Liveness and readiness probes: `/healthz` and `/readyz` (upstream health,
+//! store reachability, catalog size and conflicts).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::Gateway;
+use crate::http::json_response;
+
+pub async fn healthz() -> Response {
+    json_response(StatusCode::OK, json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let cat = gw.catalog.load();
+    let upstreams: Vec<Value> = gw
+        .upstreams
+        .iter()
+        .map(|u| {
+            let h = u.health();
+            let state = match h.state {
+                warden_mcp::upstream::HealthState::Healthy => "healthy",
+                warden_mcp::upstream::HealthState::Connecting => "connecting",
+                warden_mcp::upstream::HealthState::Unhealthy => "unhealthy",
+            };
+            let mut v = json!({"name": u.name(), "status": state, "since_s": h.since.elapsed().as_secs(), "connects": h.connects});
+            if let Some(e) = h.last_error {
+                v["error"] = Value::String(e);
+            }
+            v
+        })
+        .collect();
+    let store_ok = matches!(tokio::time::timeout(std::time::Duration::from_secs(2), gw.store.ping()).await, Ok(Ok(())));
+    let ready = gw.ready() && store_ok;
+    let body = json!({
+        "status": if !gw.ready() { "draining" } else if !store_ok { "store unavailable" } else { "ready" },
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "upstreams": upstreams,
+        "tools": cat.tools.entries.len(),
+        "sessions": gw.sessions.len(),
+        "conflicts": cat.conflicts,
+    });
+    json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+}

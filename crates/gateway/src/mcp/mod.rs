@@ -1,0 +1,13 @@
+//! The MCP door: one governed Streamable HTTP endpoint (`/mcp`) in front of
+//! many upstream MCP servers.
+//!
+//! - [`edge`]: `/mcp` POST, GET and DELETE: HTTP checks, sessions, SSE answers;
+//! - [`dispatch`]: what each MCP method does (lists from the catalog, calls
+//!   routed to one upstream through the pipeline, events relayed back);
+//! - [`catalog`]: the merged, prefixed catalog of every healthy upstream;
+//! - [`session`]: downstream sessions bound to identities.
+
+pub mod catalog;
+pub mod dispatch;
+pub mod edge;
+pub mod session;

@@ -1,0 +1,58 @@
+//! Every route of every front door, assembled in one place: the MCP door
+//! (`/mcp`), the model door (`/v1`), the admin API (`/api/v1`, with the
+//! decision API), OAuth and its metadata, probes and `/metrics`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::Gateway;
+use crate::admin::{api, decide, oauth, probes, report};
+use crate::llm::proxy;
+use crate::mcp;
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        // The MCP door.
+        .route("/mcp", post(mcp::edge::mcp_post).get(mcp::edge::mcp_get).delete(mcp::edge::mcp_delete))
+        // The model door (OpenAI-compatible).
+        .route("/v1/chat/completions", post(proxy::chat))
+        .route("/v1/responses", post(proxy::responses))
+        .route("/v1/models", get(proxy::models))
+        .route("/v1/embeddings", post(proxy::embeddings))
+        // The admin API and the decision API (agents' pre-tool hooks).
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/agents", get(api::list_agents).post(api::create_agent))
+        .route("/api/v1/agents/{name}", get(api::show_agent).put(api::update_agent))
+        .route("/api/v1/agents/{name}/suspend", post(api::suspend))
+        .route("/api/v1/agents/{name}/resume", post(api::resume))
+        .route("/api/v1/agents/{name}/offboard", post(api::offboard))
+        .route("/api/v1/agents/{name}/review", post(api::review))
+        .route("/api/v1/agents/{name}/secret", post(api::rotate_secret))
+        .route("/api/v1/agents/{name}/changes", get(api::agent_changes))
+        .route("/api/v1/changes/{id}", get(api::change))
+        .route("/api/v1/apply", post(api::apply))
+        .route("/api/v1/exceptions", get(api::list_exceptions).post(api::put_exception))
+        .route("/api/v1/inventory/report", get(api::report))
+        .route("/api/v1/keys/rotate", post(api::rotate_keys))
+        .route("/api/v1/admin/tokens", get(api::list_admin_tokens).post(api::create_admin_token))
+        .route("/api/v1/admin/tokens/{id}", delete(api::revoke_admin_token))
+        .route("/api/v1/approvals", get(api::list_approvals))
+        .route("/api/v1/approvals/{id}", get(api::show_approval))
+        .route("/api/v1/approvals/{id}/approve", post(api::approve))
+        .route("/api/v1/approvals/{id}/deny", post(api::deny))
+        .route("/api/v1/decide", post(decide::decide))
+        // OAuth: token endpoint, key set and metadata.
+        .route("/oauth/token", post(oauth::token))
+        .route("/.well-known/jwks.json", get(oauth::jwks))
+        .route("/.well-known/oauth-authorization-server", get(oauth::as_metadata))
+        .route("/.well-known/oauth-protected-resource", get(oauth::resource_metadata))
+        .route("/.well-known/oauth-protected-resource/mcp", get(oauth::resource_metadata))
+        // Probes and Prometheus.
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(report::metrics))
+        .with_state(gw)
+}
