@@ -288,6 +288,16 @@ def st():
     s.llm = f"http://127.0.0.1:{llm_port}"
     s.base = f"http://127.0.0.1:{port}"
     logs = open(s.tmp / "servers.log", "w")
+    try:
+        yield from _run(s, logs, llm_port, port)
+    finally:
+        s.procs.stop_all()
+        logs.close()
+        if os.environ.get("OPENCLAW_E2E_KEEP") != "1":
+            shutil.rmtree(s.tmp, ignore_errors=True)
+
+
+def _run(s, logs, llm_port, port):
     s.procs.start([WARDEN, "demo-llm", "--listen", f"127.0.0.1:{llm_port}"], logs)
     cfg = s.tmp / "warden.yaml"
     cfg.write_text(warden_yaml(s.tmp, llm_port, {"claw-bot": s.token, "sus-bot": s.sus_token}))
@@ -367,10 +377,6 @@ def st():
         yield s
     finally:
         stop.set()
-        s.procs.stop_all()
-        logs.close()
-        if os.environ.get("OPENCLAW_E2E_KEEP") != "1":
-            shutil.rmtree(s.tmp, ignore_errors=True)
 
 
 def summary(v):
