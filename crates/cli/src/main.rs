@@ -3,8 +3,10 @@
 mod admin;
 mod audit_cmd;
 mod guard_cmd;
+mod openclaw_cmd;
 mod policy_cmd;
 mod secret_cmd;
+mod token_fetch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -123,6 +125,11 @@ enum Command {
         #[command(subcommand)]
         command: guard_cmd::GuardCommand,
     },
+    /// Wire an OpenClaw agent to Warden: models, MCP tools and built-in tools.
+    Openclaw {
+        #[command(subcommand)]
+        command: openclaw_cmd::OpenclawCommand,
+    },
     /// Run the built-in demo MCP server (stdio by default).
     DemoUpstream {
         /// Serve Streamable HTTP on this address instead of stdio.
@@ -196,13 +203,19 @@ enum TokenCommand {
     Generate,
     /// Read a token on stdin and print its token_sha256.
     Hash,
+    /// Print an access token from Warden's /oauth/token (client credentials), cached and renewed.
+    Fetch(token_fetch::FetchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
+        Command::Token { command: TokenCommand::Fetch(args) } => {
+            runtime().and_then(|rt| rt.block_on(token_fetch::fetch(args)))
+        }
         Command::Token { command } => token(command),
+        Command::Openclaw { command } => runtime().and_then(|rt| rt.block_on(openclaw_cmd::run(command))),
         Command::Policy { command } => policy_cmd::run(command),
         Command::Approvals { command, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::approvals(&remote, command)))
@@ -320,6 +333,7 @@ fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             }
             println!("{}", TokenHash::of(t).to_hex());
         }
+        TokenCommand::Fetch(_) => unreachable!("handled in main"),
     }
     Ok(())
 }
@@ -461,7 +475,7 @@ async fn serve(
     }
     if let Some(t) = &demo_token {
         let admin_token = demo_inventory(&gw).await?;
-        print_demo_banner(&local, t, &admin_token);
+        print_demo_banner(&config, &local, t, &admin_token);
     }
     warden_gateway::serve(gw, listener, shutdown_signal()).await
 }
@@ -521,8 +535,16 @@ async fn demo_inventory(gw: &std::sync::Arc<warden_gateway::Gateway>) -> anyhow:
     Ok(token)
 }
 
-fn print_demo_banner(addr: &std::net::SocketAddr, token: &str, admin_token: &str) {
+fn print_demo_banner(config: &Config, addr: &std::net::SocketAddr, token: &str, admin_token: &str) {
     let url = format!("http://{addr}/mcp");
+    // The same file `warden openclaw config --agent demo-bot` writes for this demo.
+    let wiring = openclaw_cmd::demo_wiring(config, addr);
+    let openclaw = openclaw_cmd::render(&wiring);
+    let plugin_note = if wiring.plugin_found {
+        String::new()
+    } else {
+        "\n  (plugins.load.paths is a placeholder: set it to integrations/openclaw of a Warden checkout.)".to_string()
+    };
     println!(
         r#"
 Warden demo gateway is running.
@@ -549,11 +571,12 @@ Human approval: the destructive tool delete_file is held until someone decides:
   WARDEN_ADMIN_TOKEN={admin_token} warden approvals list
   WARDEN_ADMIN_TOKEN={admin_token} warden approvals approve apr_… --comment "ok"
 
-OpenClaw (~/.openclaw/openclaw.json), paste under the top level:
-  "mcp": {{ "servers": {{ "warden": {{
-      "url": "{url}", "transport": "streamable-http",
-      "headers": {{ "Authorization": "Bearer {token}" }} }} }} }}
-"#
+OpenClaw: models, MCP tools and built-in tools through Warden (the same as
+`warden openclaw config --agent demo-bot`). Start OpenClaw with
+  export WARDEN_TOKEN={token}
+and this as ~/.openclaw/openclaw.json:{plugin_note}
+
+{openclaw}"#
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
