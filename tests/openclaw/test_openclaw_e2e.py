@@ -167,25 +167,31 @@ def hash_token(token):
     return r.stdout.strip()
 
 
-def openclaw_config(path, workspace, model_base, plugin_url, mcp_url):
-    cfg = {
-        "models": {"providers": {"warden": {
-            "baseUrl": model_base, "apiKey": "${WARDEN_TOKEN}", "api": "openai-completions",
-            "models": [{"id": "stub-small", "name": "Stub", "input": ["text"], "contextWindow": 200000, "maxTokens": 4096}],
-        }}},
-        "agents": {"defaults": {"model": {"primary": "warden/stub-small"}, "workspace": str(workspace)}},
-        "mcp": {"servers": {"warden": {"url": mcp_url, "transport": "streamable-http",
-                                       "headers": {"Authorization": "Bearer ${WARDEN_TOKEN}"}}}},
+def generated_config(st, agent):
+    """`warden openclaw config --merge` into a file holding what the test needs
+    of its own (the real generator, so a real OpenClaw proves its output)."""
+    path = st.tmp / f"openclaw-{agent}.json"
+    path.write_text(json.dumps({
         # process and sessions_spawn add an "internal context" user message after
         # the prompt, which would hide the stub's directives.
-        "tools": {"toolSearch": False, "deny": ["process", "sessions_spawn"]},
+        "tools": {"deny": ["process", "sessions_spawn"]},
         "update": {"checkOnStart": False},
-        "plugins": {
-            "load": {"paths": [str(PLUGIN)]},
-            "entries": {"warden": {"enabled": True, "config": {
-                "url": plugin_url, "approvalTimeoutMs": 240000, "timeoutMs": 5000}}},
-        },
-    }
+    }))
+    cli("openclaw", "config", "--agent", agent, "--config", str(st.cfg), "--data-dir", str(st.data),
+        "--server", st.base, "--plugin-path", str(PLUGIN), "--merge", str(path))
+    cfg = json.loads(path.read_text())
+    assert cfg["mcp"]["servers"]["warden"]["url"] == f"{st.base}/mcp", cfg
+    assert cfg["plugins"]["entries"]["warden"]["config"]["mcpServers"] == ["warden"], cfg
+    assert "process" in cfg["tools"]["deny"] and cfg["tools"]["toolSearch"] is False, cfg
+    return cfg
+
+
+def openclaw_config(path, template, workspace, model_base, plugin_url, mcp_url):
+    cfg = json.loads(json.dumps(template))
+    cfg["agents"]["defaults"]["workspace"] = str(workspace)
+    cfg["models"]["providers"]["warden"]["baseUrl"] = model_base
+    cfg["mcp"]["servers"]["warden"]["url"] = mcp_url
+    cfg["plugins"]["entries"]["warden"]["config"]["url"] = plugin_url
     Path(path).write_text(json.dumps(cfg, indent=1))
 
 
@@ -193,13 +199,13 @@ class Stack:
     pass
 
 
-def turn(st, name, message, token, model_base=None, plugin_url=None, mcp_url=None):
+def turn(st, name, message, token, model_base=None, plugin_url=None, mcp_url=None, agent="claw-bot"):
     """One headless OpenClaw turn in its own state dir; returns its record."""
     d = st.tmp / f"oc-{name}"
     (d / "state").mkdir(parents=True, exist_ok=True)
     (d / "ws").mkdir(exist_ok=True)
-    openclaw_config(d / "openclaw.json", d / "ws", model_base or f"{st.base}/v1", plugin_url or st.base,
-                    mcp_url or f"{st.base}/mcp")
+    openclaw_config(d / "openclaw.json", st.templates[agent], d / "ws", model_base or f"{st.base}/v1",
+                    plugin_url or st.base, mcp_url or f"{st.base}/mcp")
     env = {**os.environ, "OPENCLAW_STATE_DIR": str(d / "state"), "OPENCLAW_CONFIG_PATH": str(d / "openclaw.json"),
            "OPENCLAW_OFFLINE": "1", "OPENCLAW_NO_AUTO_UPDATE": "1", "OPENCLAW_DISABLE_BONJOUR": "1",
            "OPENCLAW_SKIP_CHANNELS": "1", "HOME": str(d), "WARDEN_TOKEN": token}
@@ -299,7 +305,7 @@ def st():
 
 def _run(s, logs, llm_port, port):
     s.procs.start([WARDEN, "demo-llm", "--listen", f"127.0.0.1:{llm_port}"], logs)
-    cfg = s.tmp / "warden.yaml"
+    cfg = s.cfg = s.tmp / "warden.yaml"
     cfg.write_text(warden_yaml(s.tmp, llm_port, {"claw-bot": s.token, "sus-bot": s.sus_token}))
     admin = cli("admin", "token", "create", "--role", "admin", "--name", "e2e", "--data-dir", str(s.data)).stdout.strip().splitlines()[-1]
     s.admin_env = {"WARDEN_SERVER": s.base, "WARDEN_ADMIN_TOKEN": admin}
@@ -312,6 +318,7 @@ def _run(s, logs, llm_port, port):
         spec.write_text(json.dumps({"name": name, "owner": "ops@example.com", "team": "platform", "purpose": "OpenClaw e2e",
                                     "allow_tools": ["*"], "allow_models": ["*"], "allow_resources": ["*"], "allow_prompts": ["*"]}))
         cli("agent", "create", "-f", str(spec), "--reason", "openclaw e2e", env=s.admin_env)
+    s.templates = {name: generated_config(s, name) for name in ("claw-bot", "sus-bot")}
     # A second Warden, started and then stopped, for the fail-closed scenario.
     dead_port = free_port()
     dead = s.procs.start([*serve, "--listen", f"127.0.0.1:{dead_port}"], logs)
@@ -332,17 +339,18 @@ def _run(s, logs, llm_port, port):
         return f"{tag} [[tool:exec {json.dumps({'command': command})}]]"
 
     def suspended_flow():
-        out = {"before": turn(s, "s5a", "s5a hello there", s.sus_token)}
+        out = {"before": turn(s, "s5a", "s5a hello there", s.sus_token, agent="sus-bot")}
         cli("agent", "suspend", "sus-bot", "--reason", "openclaw e2e", env=s.admin_env)
         out["mcp_status"] = http("POST", f"{s.base}/mcp", token=s.sus_token, headers={"accept": "application/json, text/event-stream"},
                                  body={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                                      "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}})[0]
         out["llm_status"] = http("POST", f"{s.base}/v1/chat/completions", token=s.sus_token,
                                  body={"model": "stub-small", "messages": [{"role": "user", "content": "hi"}]})[0]
-        out["after"] = turn(s, "s5b", exec_msg("s5b", f"touch {w}/s5b.txt"), s.sus_token)
+        out["after"] = turn(s, "s5b", exec_msg("s5b", f"touch {w}/s5b.txt"), s.sus_token, agent="sus-bot")
         # The same agent's plugin, with the model taken direct to the stub so
         # that a call is proposed at all: the plugin must block it.
-        out["plugin"] = turn(s, "s5c", exec_msg("s5c", f"touch {w}/s5c.txt"), s.sus_token, model_base=f"{s.llm}/v1")
+        out["plugin"] = turn(s, "s5c", exec_msg("s5c", f"touch {w}/s5c.txt"), s.sus_token, model_base=f"{s.llm}/v1",
+                             agent="sus-bot")
         return out
 
     jobs = {
@@ -401,8 +409,16 @@ def test_s1_read_only_mcp_tool_runs_and_its_result_reaches_the_model(st):
     assert reqs, f"the model never received the s1 turn ({run['rc']})"
     tools = [t for t in tool_messages(reqs)]
     assert any(st.marker in t for t in tools), f"no tool result carrying {st.marker} reached the model: {tools}"
-    calls = [r for r in st.audit if r.get("method") == "tools/call" and r.get("tool") == "echo"]
-    assert calls and calls[-1]["verdict"] == "allow", calls
+    calls = [r for r in st.audit if r.get("method") == "tools/call" and r.get("tool") == "echo"
+             and st.marker in json.dumps(r.get("args"))]
+    assert len(calls) == 1 and calls[0]["verdict"] == "allow", calls
+    # At /v1 the proposal was recognised as Warden's `echo` and left to /mcp (no hold),
+    # and the /mcp record carries the proposal's call id: one story.
+    proposed = [r for r in st.audit if r.get("entry") == "llm" and r.get("kind") == "decision"
+                and st.marker in json.dumps(r.get("args"))]
+    assert [(r["tool"], r["verdict"]) for r in proposed] == [("echo", "deferred")], proposed
+    assert proposed[0].get("call_id") and calls[0].get("call_id") == proposed[0]["call_id"], (proposed, calls)
+    assert not [a for a in st.decided.values() if "echo" in a[2]], "the read-only MCP tool was held"
     # The plugin did not ask /decide about a tool Warden already decides at /mcp.
     assert not [r for r in st.audit if r.get("entry") == "decide" and "echo" in (r.get("tool") or "")]
 
@@ -425,6 +441,20 @@ def test_s3_held_exec_runs_after_approval_and_not_after_denial(st):
     assert (st.work / "held-approve.txt").exists(), (
         f"the approved command did not run; approvals decided: {st.decided}; "
         f"tool results the model saw: {tool_messages(requests_for(st, 's3a [[tool:exec'))}")
+    # One action, one hold: the approval given at /v1 answered the plugin's ask.
+    assert len(approved) == 1 and len(denied) == 1, st.decided
+    [(apr, (_, entry, _))] = approved.items()
+    held = [r for r in st.audit if "held-approve" in json.dumps(r.get("args")) and r.get("call_id")]
+    call_ids = {r["call_id"] for r in held}
+    assert len(call_ids) == 1, held
+    story = [(r["entry"], r["kind"], r["verdict"]) for r in held]
+    first = "llm" if entry == "llm" else "decide"
+    assert story[0] == (first, "decision", "approval_required"), story
+    asked = [r for r in held if r["entry"] == "decide" and r["kind"] == "decision" and r["verdict"] == "allow"]
+    assert asked and all(r["approval"] == apr for r in asked), held
+    # The plugin reported how the command ended, linked to the same call.
+    outcomes = [r for r in st.audit if r.get("kind") == "outcome" and r.get("call_id") in call_ids]
+    assert [(o["tool"], o["upstream_status"], o["verdict"], o["approval"]) for o in outcomes] == [("exec", "ok", "allow", apr)], outcomes
 
 
 def test_s4_secret_in_an_mcp_result_never_reaches_the_model(st):

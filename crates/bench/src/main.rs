@@ -18,11 +18,13 @@
 //! Prints a Markdown table. Every request's response is checked.
 //!
 //! Other harnesses: `warden-bench ttft` (streaming time to first token,
-//! `ttft.rs`) and `warden-bench append` (the durable audit append alone,
-//! `append.rs`).
+//! `ttft.rs`), `warden-bench propose` (the model door's policy stage on
+//! allowed proposed calls, `propose.rs`) and `warden-bench append` (the
+//! durable audit append alone, `append.rs`).
 
 mod append;
 mod passthrough;
+mod propose;
 mod ttft;
 
 use std::net::SocketAddr;
@@ -354,6 +356,10 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("append") {
         let a = append::AppendArgs::parse_from(argv[1..].iter());
         return tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(append::run(a));
+    }
+    if argv.get(1).map(String::as_str) == Some("propose") {
+        let a = propose::ProposeArgs::parse_from(argv[1..].iter());
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(propose::run(a));
     }
     if argv.get(1).map(String::as_str) == Some("ttft") {
         let a = ttft::TtftArgs::parse_from(argv[1..].iter());

@@ -97,8 +97,11 @@ pub struct ConfigArgs {
     /// Client credentials: the cached access token (the plugin's tokenFile) [default: ~/.cache/warden/AGENT.token].
     #[arg(long)]
     pub token_cache: Option<String>,
-    #[arg(long, default_value = "warden")]
-    pub mcp_name: String,
+    /// The name OpenClaw gives Warden's MCP server; it must be one of Warden's
+    /// `server.mcp_server_names`, so the model door knows its tools
+    /// [default: the first of them, `warden`].
+    #[arg(long)]
+    pub mcp_name: Option<String>,
     #[arg(long, default_value = "warden")]
     pub provider_name: String,
     /// The Warden OpenClaw plugin directory [default: integrations/openclaw of this source tree].
@@ -734,13 +737,25 @@ pub async fn run(cmd: OpenclawCommand) -> anyhow::Result<()> {
             None => (PLUGIN_PLACEHOLDER.to_string(), false),
         },
     };
+    let known: Vec<String> = match &config {
+        Some(c) => c.server.mcp_server_names.iter().map(|n| n.0.clone()).collect(),
+        None => vec!["warden".to_string()],
+    };
+    let mcp_name = a.mcp_name.clone().unwrap_or_else(|| known.first().cloned().unwrap_or_else(|| "warden".into()));
+    if !known.contains(&mcp_name) {
+        bail!(
+            "--mcp-name {mcp_name}: Warden's server.mcp_server_names is [{}]; add it there, or Warden's model door \
+             will not know {mcp_name}__<tool> as its own MCP tools",
+            known.join(", ")
+        );
+    }
     let w = Wiring {
         server: server_url(a.server.as_deref(), config.as_ref()),
         agent: a.agent.clone(),
         primary: a.primary.clone().or_else(|| pick_primary(&models)),
         models,
         token,
-        mcp_name: a.mcp_name.clone(),
+        mcp_name,
         provider_name: a.provider_name.clone(),
         plugin_path,
         plugin_found,

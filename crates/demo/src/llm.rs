@@ -112,6 +112,8 @@ async fn embeddings(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Respon
 struct Script {
     text: Option<String>,
     tools: Vec<(String, String)>,
+    /// Unique per answer, so tool-call ids are unique across answers (as a real model's are).
+    nonce: u64,
     error: Option<u16>,
     slow: Duration,
     gap: Duration,
@@ -147,9 +149,11 @@ fn script(directives: &str, prompt: &str) -> Script {
         (None, true) => Some(format!("echo: {prompt}")),
         (None, false) => None,
     };
+    static ANSWERS: AtomicU64 = AtomicU64::new(0);
     Script {
         text,
         tools,
+        nonce: ANSWERS.fetch_add(1, Ordering::Relaxed),
         error: directive(directives, "error").first().and_then(|s| s.parse().ok()),
         slow: Duration::from_millis(directive(directives, "slow").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
         gap: Duration::from_millis(directive(directives, "gap").first().and_then(|s| s.parse().ok()).unwrap_or(0)),
@@ -240,7 +244,7 @@ async fn chat(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Response {
             .tools
             .iter()
             .enumerate()
-            .map(|(i, (n, a))| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": n, "arguments": a}}))
+            .map(|(i, (n, a))| json!({"id": format!("call_{}_{i}", sc.nonce), "type": "function", "function": {"name": n, "arguments": a}}))
             .collect();
         let mut msg = json!({"role": "assistant", "content": sc.text});
         if !calls.is_empty() {
@@ -265,7 +269,7 @@ async fn chat(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Response {
     }
     for (i, (n, a)) in sc.tools.iter().enumerate() {
         ev.push(chunk(
-            json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": n, "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": i, "id": format!("call_{}_{i}", sc.nonce), "type": "function", "function": {"name": n, "arguments": ""}}]}),
             Value::Null,
         ));
         for p in pieces(a, 7) {
@@ -317,7 +321,7 @@ async fn responses(State(st): State<Stub>, h: HeaderMap, body: Bytes) -> Respons
             "content": [{"type": "output_text", "text": t, "annotations": []}]}));
     }
     for (i, (n, a)) in sc.tools.iter().enumerate() {
-        output.push(json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": format!("call_{i}"), "name": n, "arguments": a, "status": "completed"}));
+        output.push(json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": format!("call_{}_{i}", sc.nonce), "name": n, "arguments": a, "status": "completed"}));
     }
     let full = |status: &str, output: Vec<Value>| {
         json!({"id": id, "object": "response", "created_at": 1_700_000_000, "status": status, "model": model,

@@ -73,7 +73,7 @@ export function createWardenHooks(rawConfig, { env = process.env, logger } = {})
   const token = tokenSource(config, env);
   const decideUrl = `${config.url}/api/v1/decide`;
   const outcomeUrl = `${config.url}/api/v1/decide/outcome`;
-  const tracked = new Map(); // `${run}:${call}` -> {tool, session, action_id}
+  const tracked = new Map(); // `${run}:${call}` -> {tool, session}
 
   const failClosed = (tool, why) => ({
     block: true,
@@ -123,13 +123,12 @@ export function createWardenHooks(rawConfig, { env = process.env, logger } = {})
     return { answer: parsed };
   }
 
-  function track(body, answer) {
+  function track(body) {
     if (!config.reportOutcomes || !body.tool_call_id) return;
     if (tracked.size >= MAX_TRACKED) tracked.delete(tracked.keys().next().value);
     tracked.set(`${body.run_id ?? ""}:${body.tool_call_id}`, {
       tool: body.tool,
       session: body.session,
-      action_id: typeof answer.action_id === "string" ? answer.action_id : undefined,
     });
   }
 
@@ -162,7 +161,7 @@ export function createWardenHooks(rawConfig, { env = process.env, logger } = {})
       if (r.failure) return failClosed(tool, r.failure);
       const a = r.answer;
       if (a.verdict === "allow") {
-        track(body, a);
+        track(body);
         return undefined;
       }
       if (a.verdict === "deny") return denied(tool, a);
@@ -223,7 +222,6 @@ export function createWardenHooks(rawConfig, { env = process.env, logger } = {})
         tool_call_id: callId,
         run_id: event.runId ?? ctx?.runId,
         session: t.session ?? ctx?.sessionKey,
-        action_id: t.action_id,
         status: failed ? "error" : "ok",
         error: failed ? short(event.error, 200) : undefined,
         duration_ms: Number.isFinite(event.durationMs) ? Math.max(0, Math.round(event.durationMs)) : undefined,

@@ -17,7 +17,7 @@ const ctx = {
   toolName: "exec",
   requester: { channel: "telegram", senderId: "u42", senderIsOwner: false, accountId: "acct" },
 };
-const ALLOW = { verdict: "allow", reason: "allowed by rule", rule: "default:read_only", tier: "low", action_id: "act_1" };
+const ALLOW = { verdict: "allow", reason: "allowed by rule", rule: "default:read_only", tier: "low" };
 
 let servers = [];
 async function warden(script) {
@@ -304,7 +304,7 @@ describe("configuration", () => {
 });
 
 describe("after_tool_call", () => {
-  test("reports the outcome of a call Warden allowed, with its action id", async () => {
+  test("reports the outcome of a call Warden allowed, linked by its tool call id", async () => {
     const w = await warden([json(200, ALLOW), json(200, { ok: true })]);
     const h = createWardenHooks({ url: w.url }, { env });
     await h.beforeToolCall(event("exec"), ctx);
@@ -318,7 +318,6 @@ describe("after_tool_call", () => {
       tool_call_id: "call_1",
       run_id: "run_1",
       session: "agent:main:main",
-      action_id: "act_1",
       status: "error",
       error: "exit code 1: no such file",
       duration_ms: 42,
@@ -340,7 +339,7 @@ describe("after_tool_call", () => {
   });
 
   test("reports ok with no error field when the call succeeded", async () => {
-    const w = await warden([json(200, { ...ALLOW, action_id: undefined }), json(404, { error: { message: "no such route" } })]);
+    const w = await warden([json(200, ALLOW), json(404, { error: { message: "no such route" } })]);
     const h = createWardenHooks({ url: w.url }, { env });
     await h.beforeToolCall(event("write", { path: "a" }), ctx);
     await h.afterToolCall({ toolName: "write", params: { path: "a" }, toolCallId: "call_1", runId: "run_1", result: { ok: 1 } }, ctx);
