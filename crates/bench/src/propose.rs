@@ -1,9 +1,10 @@
 //! The model door's policy stage on a turn whose proposed calls are all
 //! allowed: what it adds to a model answer, in one run.
 //!
-//! `warden-bench propose [--requests N]` starts `warden demo-llm` and
+//! `warden-bench propose [--requests N] [--stream]` starts `warden demo-llm` and
 //! `warden serve` (durable audit, default guardrails, a rule allowing
-//! `read_file`) on loopback. Each request is a non-streamed chat completion
+//! `read_file`) on loopback. Each request is a chat completion (streamed
+//! with `--stream`, as OpenClaw asks, timed to the stream's end)
 //! with an OpenClaw-sized 22 KB system prompt, sent through Warden in three
 //! shapes that take turns request by request, with the same answer text:
 //! - `none`: the answer proposes no tool call (the baseline);
@@ -37,6 +38,12 @@ pub struct ProposeArgs {
     /// Measured requests per shape.
     #[arg(long, default_value_t = 400)]
     requests: usize,
+    /// Streamed answers (as OpenClaw asks for), timed to the end of the stream.
+    #[arg(long)]
+    stream: bool,
+    /// The same with the audit trail off, to show the durable records' share.
+    #[arg(long)]
+    audit_off: bool,
 }
 
 /// One chat request; its latency, after checking the answer's tool calls.
@@ -59,10 +66,18 @@ async fn chat(
     if !status.is_success() {
         bail!("{url}: HTTP {status}: {}", String::from_utf8_lossy(&b));
     }
-    let v: serde_json::Value = serde_json::from_slice(&b)?;
-    let got = v["choices"][0]["message"]["tool_calls"].as_array().map_or(0, Vec::len);
+    let text = String::from_utf8_lossy(&b);
+    let got = if text.starts_with("data:") {
+        if !text.contains("[DONE]") {
+            bail!("{url}: the stream did not end: {text}");
+        }
+        text.matches(r#""type":"function""#).count()
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(&b)?;
+        v["choices"][0]["message"]["tool_calls"].as_array().map_or(0, Vec::len)
+    };
     if got != calls {
-        bail!("{url}: {got} tool calls in the answer, expected {calls}: {v}");
+        bail!("{url}: {got} tool calls in the answer, expected {calls}: {text}");
     }
     Ok(took)
 }
@@ -85,11 +100,11 @@ pub async fn run(a: ProposeArgs) -> anyhow::Result<()> {
     std::fs::write(
         &cfg,
         format!(
-            "upstreams:\n  - name: demo\n    transport: stdio\n    command: {:?}\n    args: [demo-upstream]\n\
+            "audit: {{enabled: {}}}\nupstreams:\n  - name: demo\n    transport: stdio\n    command: {:?}\n    args: [demo-upstream]\n\
              models:\n  - name: stub\n    base_url: http://{up}/v1\n    models: {{demo-small: stub-small}}\n\
              policy:\n  rules:\n    - {{name: reads, match: {{tools: [read_file]}}, tier: low, action: allow}}\n\
              agents:\n  - name: bench-bot\n    token_sha256: {hash}\n    allow_models: [\"*\"]\n    allow_tools: [\"*\"]\n",
-            a.warden
+            !a.audit_off, a.warden
         ),
     )?;
     let _gateway = Proc(
@@ -117,7 +132,7 @@ pub async fn run(a: ProposeArgs) -> anyhow::Result<()> {
     ];
     let body = |i: usize, model: &str, tools: &str| {
         Bytes::from(
-            serde_json::json!({"model": model, "messages": [
+            serde_json::json!({"model": model, "stream": a.stream, "messages": [
                 {"role": "system", "content": system},
                 {"role": "user", "content": format!("Turn {i}: check the readme. [[say:Reading it now.]] {tools}")},
             ]})
@@ -151,7 +166,9 @@ pub async fn run(a: ProposeArgs) -> anyhow::Result<()> {
         v.sort();
     }
     println!(
-        "non-streamed chat through Warden, {} requests per shape, 22 KB system prompt; the stub directly for reference\n",
+        "{} chat through Warden ({}), {} requests per shape, 22 KB system prompt; the stub directly for reference\n",
+        if a.stream { "streamed (to the end of the stream)" } else { "non-streamed" },
+        if a.audit_off { "audit off" } else { "durable audit" },
         a.requests
     );
     println!("| | stub direct (ms) | no call (ms) | one allowed call (ms) | added | Warden MCP tool (ms) | added |");

@@ -332,3 +332,43 @@ async fn the_hook_door_defers_warden_tools_and_refuses_bad_input() {
     assert_eq!(r.status().as_u16(), 415);
     assert_eq!(e.records().await.len(), before, "refused input left no record");
 }
+
+/// The records of an answer's proposed calls are durable before the agent
+/// sees the calls: when they cannot be committed, the calls are withheld
+/// (streamed) or the answer is refused (non-streamed). Fail closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proposed_calls_are_withheld_when_their_records_cannot_be_committed() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("warden-one-decision-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("warden.db");
+    let store = std::sync::Arc::new(warden_store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap());
+    let tg = TestGateway::start_with(&config(stub().await), store).await;
+    let http = reqwest::Client::new();
+    let chat = |stream: bool, directive: &str| {
+        let body = json!({"model": "small", "stream": stream, "messages": [{"role": "user", "content": directive}]});
+        http.post(format!("{}/v1/chat/completions", tg.base())).bearer_auth(TOKEN).json(&body).send()
+    };
+    let ok = chat(false, r#"[[tool:exec {"command": "ls"}]]"#).await.unwrap().json::<Value>().await.unwrap();
+    assert_eq!(calls_of(&ok).len(), 1, "{ok}");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("ALTER TABLE audit_records RENAME TO audit_records_away").execute(&mut c).await.unwrap();
+    // Streamed: the allowed call and Warden's MCP tool are decided, their records fail: neither is sent.
+    let text = chat(true, r#"[[tool:exec {"command": "ls -l"}]] [[tool:warden__echo {"text": "x"}]]"#)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains(r#""type":"function""#), "a call was sent although its record failed: {text}");
+    assert!(text.contains("audit trail"), "{text}");
+    // Non-streamed: refused up front now that the writer knows it is failing.
+    let r = chat(false, r#"[[tool:exec {"command": "pwd"}]]"#).await.unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert!(calls_of(&v).is_empty(), "{v}");
+    assert!(status == 503 || v.to_string().contains("audit"), "{status} {v}");
+    sqlx::query("ALTER TABLE audit_records_away RENAME TO audit_records").execute(&mut c).await.unwrap();
+    c.close().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -47,6 +47,11 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
         .route("/stub/requests", get(requests))
         .route("/stub/stats", get(stats))
         .with_state(Stub::default());
+    // Streamed answers are many small writes: without TCP_NODELAY each waits
+    // for the reader's delayed ACK (about 40 ms), as a real model server's would not.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
 

@@ -176,15 +176,18 @@ pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
     }
     if own.is_some() {
         return match govern::defer_to_mcp(&gw, &action).await {
-            Ok(d) => answer(
-                verdict(
-                    "allow",
-                    &format!("Warden's MCP tool {}: decided at /mcp when it runs", action.tool),
-                    "mcp",
-                    d.tier.as_str(),
+            Ok((d, rec)) => match govern::commit(&gw, rec, Some(&action.trace)).await {
+                Ok(()) => answer(
+                    verdict(
+                        "allow",
+                        &format!("Warden's MCP tool {}: decided at /mcp when it runs", action.tool),
+                        "mcp",
+                        d.tier.as_str(),
+                    ),
+                    &action,
                 ),
-                &action,
-            ),
+                Err(e) => refused(&govern::audit_unavailable(&e)),
+            },
             Err(r) => refused(&r),
         };
     }

@@ -62,6 +62,9 @@ pub(crate) struct Call {
     pub(crate) upstream_us: u64,
     /// The upstream call's span: its id (sent as `traceparent`) and start.
     pub(crate) upstream_span: Option<([u8; 8], u64)>,
+    /// Records of proposed calls decided in this answer, not yet committed:
+    /// committed together (one group commit), before the agent sees the calls.
+    pub(crate) pending: Vec<warden_audit::Record>,
 }
 
 impl Call {
@@ -93,7 +96,7 @@ impl Call {
     }
 
     /// Usage, metrics and the audit record. Err: the record could not be committed.
-    pub(crate) async fn finish(&self, verdict: &str, reason: &str) -> Result<(), String> {
+    pub(crate) async fn finish(&mut self, verdict: &str, reason: &str) -> Result<(), String> {
         let rec = self.record(verdict, reason);
         let agent = &self.who.agent.name;
         if self.input_tokens + self.output_tokens > 0 {
@@ -128,7 +131,22 @@ impl Call {
             &["llm"],
             self.started.elapsed().saturating_sub(Duration::from_micros(self.upstream_us)).as_secs_f64(),
         );
-        govern::commit(&self.gw, rec, Some(&self.trace)).await
+        // The answer's proposal records (a non-streamed answer's) go with its own record: one group commit.
+        let pending = std::mem::take(&mut self.pending);
+        let (own, proposals) = futures::join!(
+            govern::commit(&self.gw, rec, Some(&self.trace)),
+            futures::future::join_all(pending.into_iter().map(|r| govern::commit(&self.gw, r, None)))
+        );
+        proposals.into_iter().collect::<Result<Vec<()>, String>>()?;
+        own
+    }
+
+    /// Makes the records of the calls proposed so far durable, together.
+    /// Err: one could not be committed, and the calls must not reach the agent.
+    pub(crate) async fn commit_pending(&mut self) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.pending);
+        let done = futures::future::join_all(pending.into_iter().map(|r| govern::commit(&self.gw, r, None))).await;
+        done.into_iter().collect::<Result<Vec<()>, String>>().map(|_| ())
     }
 }
 

@@ -20,7 +20,10 @@ use crate::pipeline::ledger::Settled;
 /// One tool call the model proposed, through the decision pipeline (stages
 /// 3-5: guardrails on its arguments, policy, approval hold). `call_id` is the
 /// model's id for it (`tool_calls[].id`, `call_id`). Ok: the (possibly
-/// redacted) arguments to pass on. Err: the refusal the agent reads.
+/// redacted) arguments to pass on; the decision's record waits in
+/// `call.pending` until `Call::commit_pending` (or `Call::finish`) makes the
+/// answer's records durable together, which the caller does before the agent
+/// sees the call. Err: the refusal the agent reads.
 pub(crate) async fn propose(call: &mut Call, name: &str, args: &str, call_id: &str) -> Result<String, String> {
     let gw = call.gw.clone();
     let tool = warden_core::names::nfc(name.trim());
@@ -62,7 +65,8 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str, call_id: &s
     let refused = |r: &Refusal| format!("Warden refused the call to `{tool}`: {}", r.message);
     if own.is_some() {
         return match govern::defer_to_mcp(&gw, &action).await {
-            Ok(_) => {
+            Ok((_, rec)) => {
+                call.pending.push(rec);
                 gw.ledger.expect_at_mcp(&action.agent.name, &action.tool, &action.args_digest(), call_id);
                 Ok(text(&args))
             }
@@ -87,6 +91,8 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str, call_id: &s
     };
     match govern::check(&gw, &action).await {
         Gate::Proceed(d) => {
+            // Committed with the answer's other records, before the agent sees the call.
+            call.pending.push(govern::record(&action, &d, d.action.as_str()));
             settle(d.action.as_str(), &d, "");
             Ok(text(&args))
         }

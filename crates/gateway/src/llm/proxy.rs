@@ -240,6 +240,7 @@ async fn proxy(gw: Arc<Gateway>, h: HeaderMap, body: Body, api: Api) -> Response
         upstream_status: String::new(),
         upstream_us: 0,
         upstream_span: None,
+        pending: Vec::new(),
     };
     let scan_started = crate::telemetry::otlp::now_ns();
     let screened = screen_input(&gw, api, &mut body, &mut call.report);

@@ -74,6 +74,10 @@ struct Relay {
     replaced: BTreeMap<u64, Value>,
     done: bool,
     seq: u64,
+    /// Chat: once an answer passes a proposed call, what follows waits here
+    /// until `[DONE]`, where the calls' records and the request's own are made
+    /// durable in one group commit; only then is it sent (fail closed).
+    held: Option<Vec<String>>,
 }
 
 enum Step {
@@ -97,6 +101,7 @@ pub(crate) async fn relay(call: LlmCall, resp: reqwest::Response, sent: Instant,
             replaced: BTreeMap::new(),
             done: false,
             seq: 1_000_000,
+            held: None,
         };
         r.run(resp, sent, idle).await;
     });
@@ -108,6 +113,17 @@ pub(crate) async fn relay(call: LlmCall, resp: reqwest::Response, sent: Instant,
 impl Relay {
     async fn send(&self, s: String) -> bool {
         self.tx.send(Ok(Bytes::from(s))).await.is_ok()
+    }
+
+    /// Sends `s`, or keeps it while proposed calls wait for their records.
+    async fn emit(&mut self, s: String) -> bool {
+        match &mut self.held {
+            Some(h) => {
+                h.push(s);
+                !self.tx.is_closed()
+            }
+            None => self.send(s).await,
+        }
     }
 
     async fn run(&mut self, resp: reqwest::Response, sent: Instant, idle: Duration) {
@@ -203,8 +219,15 @@ impl Relay {
     async fn chat_event(&mut self, ev: Event) -> Step {
         if ev.data.trim() == "[DONE]" {
             self.done = true;
+            // The proposed calls' records and the request's own, in one group commit.
             if let Err(e) = self.call.finish("allow", "").await {
+                self.held = None;
                 return Step::Stop(format!("Refused: the audit trail cannot record this request ({e})"));
+            }
+            for chunk in self.held.take().unwrap_or_default() {
+                if !self.send(chunk).await {
+                    return Step::Gone;
+                }
             }
             return if self.send("data: [DONE]\n\n".into()).await { Step::Go } else { Step::Gone };
         }
@@ -287,6 +310,7 @@ impl Relay {
                     }
                 } else {
                     last["delta"]["tool_calls"] = Value::Array(kept);
+                    self.held.get_or_insert_with(Vec::new);
                 }
                 tail.push(last);
             }
@@ -307,7 +331,7 @@ impl Relay {
             {
                 o.remove("usage");
             }
-            if !self.send(format!("data: {chunk}\n\n")).await {
+            if !self.emit(format!("data: {chunk}\n\n")).await {
                 return Step::Gone;
             }
         }
@@ -326,6 +350,7 @@ impl Relay {
                 Err(why) => refusals.push(why),
             }
         }
+        // The calls' records wait in `call.pending` for `[DONE]` (see `held`).
         (kept, refusals)
     }
 
@@ -388,7 +413,15 @@ impl Relay {
                 let args = item.get("arguments").and_then(Value::as_str).unwrap_or("").to_string();
                 let call_id = item.get("call_id").and_then(Value::as_str).unwrap_or("").to_string();
                 let _ = self.send(": warden is checking a proposed tool call\n\n".into()).await;
-                let decided = propose(&mut self.call, &name, &args, &call_id).await;
+                let mut decided = propose(&mut self.call, &name, &args, &call_id).await;
+                if decided.is_ok()
+                    && let Err(e) = self.call.commit_pending().await
+                {
+                    decided = Err(format!(
+                        "Warden withheld the call to `{name}`: {}",
+                        crate::pipeline::govern::audit_unavailable(&e).message
+                    ));
+                }
                 if let Some(m) = output_blocked(&self.call) {
                     return Step::Stop(m);
                 }

@@ -426,10 +426,11 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
 
 /// Warden's own MCP tool, seen before it runs (proposed at `/v1`, or asked
 /// about by a pre-tool hook): its decision belongs to `/mcp`, where it runs.
-/// A deny is final here and recorded as one; anything else is recorded as
-/// `deferred` and passes, with no hold and no rate-limit token, so one action
-/// is held and counted once. Err: refused (deny, or no audit trail).
-pub async fn defer_to_mcp(gw: &Gateway, a: &Action) -> Result<Decision, Refusal> {
+/// A deny is final here and recorded as one; anything else passes as
+/// `deferred`, with no hold and no rate-limit token, so one action is held and
+/// counted once. Ok: the decision and the `deferred` record, which the caller
+/// commits before it answers. Err: refused (deny, or no audit trail).
+pub async fn defer_to_mcp(gw: &Gateway, a: &Action) -> Result<(Decision, Record), Refusal> {
     if !gw.audit.healthy() {
         return Err(audit_unavailable("the last audit commit failed"));
     }
@@ -452,14 +453,15 @@ pub async fn defer_to_mcp(gw: &Gateway, a: &Action) -> Result<Decision, Refusal>
         d.rule,
         d.reason
     );
-    commit(gw, rec, Some(&a.trace)).await.map_err(|e| audit_unavailable(&e))?;
-    Ok(d)
+    Ok((d, rec))
 }
 
-/// A permissive verdict. The decision API's answer (and a proposed call's
-/// release to the agent) is the whole action, so its record commits now; an MCP call's record commits after the upstream answers.
+/// A permissive verdict. The decision API's answer is the whole action, so
+/// its record commits now. An MCP call's record commits after the upstream
+/// answers; a proposed call's (`Entry::Llm`) is [`record`]ed by the model door,
+/// which commits the records of one answer together, before the agent sees them.
 async fn proceed(gw: &Gateway, a: &Action, d: Decision) -> Gate {
-    if a.entry != Entry::Mcp
+    if a.entry == Entry::Decide
         && let Err(e) = commit(gw, record(a, &d, d.action.as_str()), Some(&a.trace)).await
     {
         return Gate::Refuse(audit_unavailable(&e));
