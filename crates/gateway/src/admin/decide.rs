@@ -120,23 +120,33 @@ fn verdict(v: &str, reason: &str, rule: &str, tier: &str) -> Value {
     json!({"verdict": v, "reason": reason, "rule": rule, "tier": tier})
 }
 
+/// What both endpoints check first: the agent's token, a JSON body of the
+/// right shape, and a tool name of 1-256 printable characters (NFC).
+async fn admit_body<T: serde::de::DeserializeOwned>(
+    gw: &Gateway,
+    h: &HeaderMap,
+    body: &[u8],
+    tool_of: impl Fn(&T) -> &String,
+) -> Result<(warden_core::identity::Identity, T, String), Response> {
+    let who = crate::http::admit(gw, h).await?;
+    let ct = crate::http::header_str(h, axum::http::header::CONTENT_TYPE).unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("application/json") {
+        return Err(bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json".into()));
+    }
+    let b: T = serde_json::from_slice(body)
+        .map_err(|e| bad(StatusCode::BAD_REQUEST, "bad_request", format!("invalid body: {e}")))?;
+    let tool = warden_core::names::nfc(tool_of(&b).trim());
+    if tool.is_empty() || tool.len() > 256 || tool.chars().any(char::is_control) {
+        return Err(bad(StatusCode::BAD_REQUEST, "bad_request", "tool: 1-256 printable characters".into()));
+    }
+    Ok((who, b, tool))
+}
+
 pub async fn decide(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Response {
-    let who = match crate::http::admit(&gw, &h).await {
-        Ok(w) => w,
+    let (who, b, tool) = match admit_body::<DecideBody>(&gw, &h, &body, |b| &b.tool).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let ct = crate::http::header_str(&h, axum::http::header::CONTENT_TYPE).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json".into());
-    }
-    let b: DecideBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return bad(StatusCode::BAD_REQUEST, "bad_request", format!("invalid body: {e}")),
-    };
-    let tool = warden_core::names::nfc(b.tool.trim());
-    if tool.is_empty() || tool.len() > 256 || tool.chars().any(char::is_control) {
-        return bad(StatusCode::BAD_REQUEST, "bad_request", "tool: 1-256 printable characters".into());
-    }
     if !(b.params.is_object() || b.params.is_null()) {
         return bad(StatusCode::BAD_REQUEST, "bad_request", "params: must be an object".into());
     }
@@ -320,22 +330,10 @@ struct OutcomeBody {
 /// Warden decided nothing for this call id, which an auditor should see).
 /// Warden's own MCP tools are recorded at `/mcp`, not here.
 pub async fn outcome(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> Response {
-    let who = match crate::http::admit(&gw, &h).await {
-        Ok(w) => w,
+    let (who, b, tool) = match admit_body::<OutcomeBody>(&gw, &h, &body, |b| &b.tool).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let ct = crate::http::header_str(&h, axum::http::header::CONTENT_TYPE).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json".into());
-    }
-    let b: OutcomeBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return bad(StatusCode::BAD_REQUEST, "bad_request", format!("invalid body: {e}")),
-    };
-    let tool = warden_core::names::nfc(b.tool.trim());
-    if tool.is_empty() || tool.len() > 256 || tool.chars().any(char::is_control) {
-        return bad(StatusCode::BAD_REQUEST, "bad_request", "tool: 1-256 printable characters".into());
-    }
     if b.status != "ok" && b.status != "error" {
         return bad(StatusCode::BAD_REQUEST, "bad_request", "status: \"ok\" or \"error\"".into());
     }
