@@ -237,39 +237,13 @@ fn answer(mut v: Value, a: &Action) -> Response {
 }
 
 fn settle_decision(gw: &Gateway, a: &Action, verdict: &str, d: &warden_policy::Decision, approval: &str) {
-    gw.ledger.settle(
-        &a.agent.name,
-        &a.call_id,
-        Settled {
-            entry: Entry::Decide.as_str(),
-            tool: a.tool.clone(),
-            args_digest: a.args_digest(),
-            verdict: verdict.into(),
-            rule: d.rule.clone(),
-            tier: d.tier.as_str().into(),
-            reason: d.reason.clone(),
-            approval: approval.into(),
-        },
-    );
+    gw.ledger.settle_action(a, verdict, &d.rule, d.tier.as_str(), &d.reason, approval);
 }
 
 /// A refusal, remembered for this call id (`data` is the refusal's decision data).
 fn settle(gw: &Gateway, a: &Action, verdict: &str, data: &Value, approval: &str) {
-    let field = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    gw.ledger.settle(
-        &a.agent.name,
-        &a.call_id,
-        Settled {
-            entry: Entry::Decide.as_str(),
-            tool: a.tool.clone(),
-            args_digest: a.args_digest(),
-            verdict: verdict.into(),
-            rule: field("rule"),
-            tier: field("tier"),
-            reason: field("reason"),
-            approval: approval.into(),
-        },
-    );
+    let field = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
+    gw.ledger.settle_action(a, verdict, field("rule"), field("tier"), field("reason"), approval);
 }
 
 /// The same call was settled at another door (the model's answer at `/v1`, or

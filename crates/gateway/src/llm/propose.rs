@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::llm::call::Call;
 use crate::pipeline::govern::{self, Action, Entry, Gate, Refusal, Waited};
-use crate::pipeline::ledger::Settled;
 
 /// One tool call the model proposed, through the decision pipeline (stages
 /// 3-5: guardrails on its arguments, policy, approval hold). `call_id` is the
@@ -74,20 +73,7 @@ pub(crate) async fn propose(call: &mut Call, name: &str, args: &str, call_id: &s
         };
     }
     let settle = |verdict: &str, d: &warden_policy::Decision, approval: &str| {
-        gw.ledger.settle(
-            &action.agent.name,
-            call_id,
-            Settled {
-                entry: Entry::Llm.as_str(),
-                tool: action.tool.clone(),
-                args_digest: action.args_digest(),
-                verdict: verdict.into(),
-                rule: d.rule.clone(),
-                tier: d.tier.as_str().into(),
-                reason: d.reason.clone(),
-                approval: approval.into(),
-            },
-        )
+        gw.ledger.settle_action(&action, verdict, &d.rule, d.tier.as_str(), &d.reason, approval)
     };
     match govern::check(&gw, &action).await {
         Gate::Proceed(d) => {

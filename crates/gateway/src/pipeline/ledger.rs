@@ -73,6 +73,30 @@ impl Ledger {
         self.settle_at(agent, call_id, s, Instant::now());
     }
 
+    /// Remembers how the door `a` came through settled it (its agent, call id,
+    /// tool and argument digest).
+    pub fn settle_action(
+        &self,
+        a: &crate::pipeline::govern::Action,
+        verdict: &str,
+        rule: &str,
+        tier: &str,
+        reason: &str,
+        approval: &str,
+    ) {
+        let s = Settled {
+            entry: a.entry.as_str(),
+            tool: a.tool.clone(),
+            args_digest: a.args_digest(),
+            verdict: verdict.into(),
+            rule: rule.into(),
+            tier: tier.into(),
+            reason: reason.into(),
+            approval: approval.into(),
+        };
+        self.settle(&a.agent.name, &a.call_id, s);
+    }
+
     fn settle_at(&self, agent: &str, call_id: &str, s: Settled, now: Instant) {
         if call_id.is_empty() {
             return;
