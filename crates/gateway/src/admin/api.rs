@@ -142,7 +142,14 @@ async fn admin(gw: &Gateway, h: &HeaderMap, need: Role) -> Result<Principal, Api
         .await?
         .ok_or_else(|| unauthorized("unknown or revoked admin token"))?;
     let role = Role::parse(&t.role).ok_or_else(|| unauthorized("admin token has an unknown role"))?;
-    let p = Principal { name: format!("admin-token:{}", t.name), role, teams: t.teams, groups: t.groups };
+    let p = Principal {
+        name: format!("admin-token:{}", t.name),
+        role,
+        teams: t.teams,
+        groups: t.groups,
+        subject: None,
+        email: None,
+    };
     if !role.allows(need) {
         tracing::info!(principal = %p.name, role = role.as_str(), need = need.as_str(), "admin API: role too weak");
         return Err(ApiError::new(
