@@ -47,6 +47,7 @@ pub const LOGOUT_TOKEN_MAX_AGE_SECS: i64 = 300;
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+const B64_STD: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// One IdP, as configured.
 #[derive(Clone)]
@@ -189,6 +190,11 @@ struct CachedDiscovery {
 }
 
 /// An OpenID provider. Cheap to share in an `Arc`.
+///
+/// The `reqwest::Client` given to [`Provider::new`] should not follow
+/// redirects (`redirect::Policy::none()`): a 307/308 from the token endpoint
+/// would resend the code, the verifier and (with `client_secret_post`) the
+/// secret to wherever it points.
 pub struct Provider {
     spec: OidcSpec,
     http: reqwest::Client,
@@ -654,4 +660,544 @@ impl Provider {
     }
 }
 
-const B64_STD: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const CLIENT: &str = "warden-console";
+    const SECRET: &str = "s3cr:t/+";
+    const REDIRECT: &str = "https://warden.example/console/callback";
+
+    struct Key {
+        kid: String,
+        alg: Algorithm,
+        enc: EncodingKey,
+        jwk: Value,
+    }
+
+    fn ec_key(kid: &str) -> Key {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
+                         "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
+        Key { kid: kid.into(), alg: Algorithm::ES256, enc: EncodingKey::from_ec_der(pkcs8.as_ref()), jwk }
+    }
+
+    /// The (tag, content, rest) of the first DER TLV in `b`.
+    fn der(b: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (tag, first) = (b[0], b[1] as usize);
+        let (len, hdr) = if first < 0x80 {
+            (first, 2)
+        } else {
+            let n = first & 0x7f;
+            (b[2..2 + n].iter().fold(0usize, |acc, x| (acc << 8) | *x as usize), 2 + n)
+        };
+        (tag, &b[hdr..hdr + len], &b[hdr + len..])
+    }
+
+    fn rsa_key(kid: &str) -> Key {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
+        // PKCS#8 { version, algorithm, OCTET STRING { RSAPrivateKey } }: jsonwebtoken wants the inner PKCS#1.
+        let (_, seq, _) = der(pkcs8.as_ref());
+        let (_, _, rest) = der(seq);
+        let (_, _, rest) = der(rest);
+        let (tag, pkcs1, _) = der(rest);
+        assert_eq!(tag, 0x04);
+        let c: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
+        let jwk = json!({"kty": "RSA", "kid": kid, "alg": "RS256", "n": B64.encode(&c.n), "e": B64.encode(&c.e)});
+        Key { kid: kid.into(), alg: Algorithm::RS256, enc: EncodingKey::from_rsa_der(pkcs1), jwk }
+    }
+
+    fn sign(k: &Key, claims: &Value) -> String {
+        let mut h = Header::new(k.alg);
+        h.kid = Some(k.kid.clone());
+        jsonwebtoken::encode(&h, claims, &k.enc).unwrap()
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        authorization: Option<String>,
+        content_type: Option<String>,
+        form: Vec<(String, String)>,
+    }
+
+    struct Idp {
+        issuer: String,
+        doc: Arc<Mutex<Value>>,
+        keys: Arc<Mutex<Vec<Value>>>,
+        jwks_fetches: Arc<AtomicUsize>,
+        doc_fetches: Arc<AtomicUsize>,
+        token_reply: Arc<Mutex<(u16, Value)>>,
+        token_requests: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Idp {
+        fn set(&self, key: &str, v: Value) {
+            let mut d = self.doc.lock().unwrap();
+            if v.is_null() {
+                d.as_object_mut().unwrap().remove(key);
+            } else {
+                d[key] = v;
+            }
+        }
+    }
+
+    async fn serve_idp(keys: Vec<Value>) -> Idp {
+        use axum::routing::{get, post};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}/idp", listener.local_addr().unwrap());
+        let doc = Arc::new(Mutex::new(json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize?tenant=t1"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "end_session_endpoint": format!("{issuer}/logout"),
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        })));
+        let idp = Idp {
+            issuer,
+            doc,
+            keys: Arc::new(Mutex::new(keys)),
+            jwks_fetches: Arc::default(),
+            doc_fetches: Arc::default(),
+            token_reply: Arc::new(Mutex::new((500, json!({})))),
+            token_requests: Arc::default(),
+        };
+        let (doc, doc_fetches) = (idp.doc.clone(), idp.doc_fetches.clone());
+        let (keys, jwks_fetches) = (idp.keys.clone(), idp.jwks_fetches.clone());
+        let (reply, requests) = (idp.token_reply.clone(), idp.token_requests.clone());
+        let app = axum::Router::new()
+            .route(
+                "/idp/.well-known/openid-configuration",
+                get(move || async move {
+                    doc_fetches.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(doc.lock().unwrap().clone())
+                }),
+            )
+            .route(
+                "/idp/jwks",
+                get(move || async move {
+                    jwks_fetches.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(json!({"keys": *keys.lock().unwrap()}))
+                }),
+            )
+            .route(
+                "/idp/token",
+                post(move |headers: axum::http::HeaderMap, body: String| async move {
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    requests.lock().unwrap().push(Seen {
+                        authorization: h("authorization"),
+                        content_type: h("content-type"),
+                        form: url::form_urlencoded::parse(body.as_bytes()).into_owned().collect(),
+                    });
+                    let (status, v) = reply.lock().unwrap().clone();
+                    (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(v))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        idp
+    }
+
+    fn spec(issuer: &str) -> OidcSpec {
+        OidcSpec {
+            issuer: issuer.into(),
+            client_id: CLIENT.into(),
+            client_secret: Some(SECRET.into()),
+            scopes: vec!["profile".into(), "email".into(), "openid".into()],
+            redirect_url: REDIRECT.into(),
+            groups_claim: "realm_access.roles".into(),
+            leeway_secs: 30,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn id_claims(idp: &Idp, nonce: &str) -> Value {
+        let now = now();
+        json!({
+            "iss": idp.issuer, "sub": "user-42", "aud": CLIENT, "iat": now, "exp": now + 600,
+            "nonce": nonce, "email": "ada@example.com", "email_verified": true,
+            "preferred_username": "ada", "sid": "sess-1",
+            "realm_access": {"roles": ["sre", "warden-admins"]},
+        })
+    }
+
+    fn with(mut v: Value, k: &str, x: Value) -> Value {
+        if x.is_null() {
+            v.as_object_mut().unwrap().remove(k);
+        } else {
+            v[k] = x;
+        }
+        v
+    }
+
+    #[track_caller]
+    fn invalid(r: Result<impl std::fmt::Debug, OidcError>, check: &str) {
+        match r {
+            Err(OidcError::InvalidToken(m)) if m.starts_with(&format!("{check}:")) => {}
+            other => panic!("expected InvalidToken({check}: ...), got {other:?}"),
+        }
+    }
+
+    fn query(url: &str) -> BTreeMap<String, String> {
+        Url::parse(url).unwrap().query_pairs().into_owned().collect()
+    }
+
+    #[tokio::test]
+    async fn happy_path_end_to_end() {
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let b = p.begin().await.unwrap();
+        let u = Url::parse(&b.url).unwrap();
+        assert_eq!(u.path(), "/idp/authorize");
+        let q = query(&b.url);
+        assert_eq!(q["tenant"], "t1", "the endpoint's own query is kept");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], CLIENT);
+        assert_eq!(q["redirect_uri"], REDIRECT);
+        assert_eq!(q["scope"], "openid profile email");
+        assert_eq!(q["state"], b.pending.state);
+        assert_eq!(q["nonce"], b.pending.nonce);
+        assert_eq!(q["code_challenge_method"], "S256");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b.pending.verifier.as_bytes());
+        assert_eq!(q["code_challenge"], B64.encode(digest.as_ref()));
+        for s in [&b.pending.state, &b.pending.nonce, &b.pending.verifier] {
+            assert_eq!(B64.decode(s).unwrap().len(), 32);
+        }
+        let b2 = p.begin().await.unwrap();
+        assert_ne!(b.pending.state, b2.pending.state);
+        assert_ne!(b.pending.nonce, b2.pending.nonce);
+        assert_ne!(b.pending.verifier, b2.pending.verifier);
+        assert!(constant_time_eq(&q["state"], &b.pending.state) && !constant_time_eq(&q["state"], &b2.pending.state));
+
+        let t = sign(&k, &id_claims(&idp, &b.pending.nonce));
+        *idp.token_reply.lock().unwrap() =
+            (200, json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": t}));
+        let id = p.finish("code-123", &b.pending).await.unwrap();
+        assert_eq!(
+            id,
+            Identity {
+                subject: "user-42".into(),
+                issuer: idp.issuer.clone(),
+                email: Some("ada@example.com".into()),
+                name: Some("ada".into()),
+                groups: vec!["sre".into(), "warden-admins".into()],
+                sid: Some("sess-1".into()),
+                id_token: t.clone(),
+                expires_at: id_claims(&idp, "").get("exp").and_then(Value::as_i64).unwrap(),
+            }
+        );
+        // The token endpoint saw the code, the verifier, the redirect URI and Basic client auth.
+        let seen = idp.token_requests.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let form: BTreeMap<_, _> = seen[0].form.iter().cloned().collect();
+        assert_eq!(form["grant_type"], "authorization_code");
+        assert_eq!(form["code"], "code-123");
+        assert_eq!(form["code_verifier"], b.pending.verifier);
+        assert_eq!(form["redirect_uri"], REDIRECT);
+        assert!(!form.contains_key("client_secret"));
+        assert_eq!(seen[0].content_type.as_deref(), Some("application/x-www-form-urlencoded"));
+        // RFC 6749 §2.3.1: form-urlencoded before base64.
+        let basic = format!("Basic {}", B64_STD.encode("warden-console:s3cr%3At%2F%2B"));
+        assert_eq!(seen[0].authorization.as_deref(), Some(basic.as_str()));
+        // Discovery and JWKS were fetched once for all of that.
+        assert_eq!(idp.doc_fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn client_authentication_methods() {
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        // The IdP supports only client_secret_post.
+        idp.set("token_endpoint_auth_methods_supported", json!(["client_secret_post"]));
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let b = p.begin().await.unwrap();
+        *idp.token_reply.lock().unwrap() = (200, json!({"id_token": sign(&k, &id_claims(&idp, &b.pending.nonce))}));
+        p.finish("c1", &b.pending).await.unwrap();
+        // A public client sends its client_id and no secret.
+        let mut s = spec(&idp.issuer);
+        s.client_secret = None;
+        let public = Provider::new(s, reqwest::Client::new());
+        let b = public.begin().await.unwrap();
+        *idp.token_reply.lock().unwrap() = (200, json!({"id_token": sign(&k, &id_claims(&idp, &b.pending.nonce))}));
+        public.finish("c2", &b.pending).await.unwrap();
+        let seen = idp.token_requests.lock().unwrap();
+        let post: BTreeMap<_, _> = seen[0].form.iter().cloned().collect();
+        assert_eq!(seen[0].authorization, None);
+        assert_eq!((post["client_id"].as_str(), post["client_secret"].as_str()), (CLIENT, SECRET));
+        let public: BTreeMap<_, _> = seen[1].form.iter().cloned().collect();
+        assert_eq!(seen[1].authorization, None);
+        assert_eq!(public["client_id"], CLIENT);
+        assert!(!public.contains_key("client_secret"));
+        assert_eq!(public["code"], "c2");
+        assert_eq!(public["code_verifier"], b.pending.verifier);
+    }
+
+    #[tokio::test]
+    async fn id_token_checks() {
+        let (k, r) = (ec_key("ec1"), rsa_key("rsa1"));
+        let idp = serve_idp(vec![k.jwk.clone(), r.jwk.clone()]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let n = "nonce-1";
+        let c = id_claims(&idp, n);
+        let now = now();
+        assert!(p.verify_id_token(&sign(&k, &c), n).await.is_ok());
+        assert!(p.verify_id_token(&sign(&r, &c), n).await.is_ok(), "RS256 key");
+        invalid(
+            p.verify_id_token(&sign(&k, &with(c.clone(), "iss", json!("https://evil.example"))), n).await,
+            "issuer",
+        );
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "iss", json!([idp.issuer]))), n).await, "issuer");
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "aud", json!("someone-else"))), n).await, "audience");
+        // Several audiences: azp required and must be us.
+        let multi = with(c.clone(), "aud", json!([CLIENT, "other-app"]));
+        invalid(p.verify_id_token(&sign(&k, &multi), n).await, "azp");
+        invalid(p.verify_id_token(&sign(&k, &with(multi.clone(), "azp", json!("other-app"))), n).await, "azp");
+        assert!(p.verify_id_token(&sign(&k, &with(multi, "azp", json!(CLIENT))), n).await.is_ok());
+        // azp present with a single audience must still be us.
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "azp", json!("other-app"))), n).await, "azp");
+        // exp: beyond the 30 s leeway refused, within it accepted.
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "exp", json!(now - 120))), n).await, "expired");
+        assert!(p.verify_id_token(&sign(&k, &with(c.clone(), "exp", json!(now - 10))), n).await.is_ok());
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "exp", Value::Null)), n).await, "claim");
+        // iat: in the future beyond leeway refused, within accepted, missing refused.
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "iat", json!(now + 120))), n).await, "iat");
+        assert!(p.verify_id_token(&sign(&k, &with(c.clone(), "iat", json!(now + 10))), n).await.is_ok());
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "iat", Value::Null)), n).await, "iat");
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "nbf", json!(now + 120))), n).await, "nbf");
+        // nonce.
+        invalid(p.verify_id_token(&sign(&k, &c), "another-nonce").await, "nonce");
+        invalid(p.verify_id_token(&sign(&k, &with(c.clone(), "nonce", Value::Null)), n).await, "nonce");
+        invalid(p.verify_id_token(&sign(&k, &c), "").await, "nonce");
+        // Signed by a key the IdP never published, under a published kid.
+        let mut rogue = ec_key("ec1");
+        rogue.jwk = k.jwk.clone();
+        invalid(p.verify_id_token(&sign(&rogue, &c), n).await, "signature");
+        // Tampered payload.
+        let t = sign(&k, &c);
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged =
+            format!("{}.{}.{}", parts[0], B64.encode(with(c.clone(), "sub", json!("root")).to_string()), parts[2]);
+        invalid(p.verify_id_token(&forged, n).await, "signature");
+        invalid(p.verify_id_token("not-a-jwt", n).await, "malformed");
+        // Claims: unverified email dropped; name preferred over preferred_username; groups as one string,
+        // missing, or under a namespaced top-level claim containing dots.
+        let c2 = with(with(c.clone(), "email_verified", json!(false)), "name", json!("Ada Lovelace"));
+        let c2 = with(c2, "realm_access", json!({"roles": "sre"}));
+        let id = p.verify_id_token(&sign(&k, &c2), n).await.unwrap();
+        assert_eq!((id.email, id.name.as_deref(), id.groups), (None, Some("Ada Lovelace"), vec!["sre".to_string()]));
+        let id = p.verify_id_token(&sign(&k, &with(c.clone(), "realm_access", Value::Null)), n).await.unwrap();
+        assert!(id.groups.is_empty());
+        let mut s = spec(&idp.issuer);
+        s.groups_claim = "https://warden.example/groups".into();
+        let p2 = Provider::new(s, reqwest::Client::new());
+        let c3 = with(c.clone(), "https://warden.example/groups", json!(["a", "b", 7]));
+        assert_eq!(p2.verify_id_token(&sign(&k, &c3), n).await.unwrap().groups, vec!["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_alg_none_and_hmac() {
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let c = id_claims(&idp, "n");
+        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","kid":"ec1"}"#), B64.encode(c.to_string()));
+        invalid(p.verify_id_token(&none, "n").await, "alg");
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("ec1".into());
+        let x = k.jwk["x"].as_str().unwrap();
+        let hs = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(x.as_bytes())).unwrap();
+        invalid(p.verify_id_token(&hs, "n").await, "alg");
+        // RS256 claimed under the EC key's kid.
+        let r = rsa_key("ec1");
+        invalid(p.verify_id_token(&sign(&r, &c), "n").await, "alg");
+        invalid(p.verify_logout_token(&none).await, "alg");
+    }
+
+    #[tokio::test]
+    async fn key_rotation_refetches_jwks_rate_limited() {
+        let k1 = ec_key("k1");
+        let idp = serve_idp(vec![k1.jwk.clone()]).await;
+        let p =
+            Provider::new(spec(&idp.issuer), reqwest::Client::new()).with_jwks_min_refresh(Duration::from_millis(400));
+        let c = id_claims(&idp, "n");
+        p.verify_id_token(&sign(&k1, &c), "n").await.unwrap();
+        assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 1);
+        // The IdP rotates to k2 right away: unknown kid, but the last fetch was < 400 ms ago → no refetch.
+        let k2 = ec_key("k2");
+        idp.keys.lock().unwrap().push(k2.jwk.clone());
+        for _ in 0..3 {
+            invalid(p.verify_id_token(&sign(&k2, &c), "n").await, "signature");
+        }
+        assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 1, "rate limit respected");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        // Now the unknown kid triggers exactly one refetch, which finds k2.
+        p.verify_id_token(&sign(&k2, &c), "n").await.unwrap();
+        p.verify_id_token(&sign(&k1, &c), "n").await.unwrap();
+        assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 2);
+        // Still unknown right after: refused without another fetch.
+        invalid(p.verify_id_token(&sign(&ec_key("k3"), &c), "n").await, "signature");
+        assert_eq!(idp.jwks_fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn discovery_is_checked() {
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        let discovery = |r: Result<Begin, OidcError>, want: &str| match r {
+            Err(OidcError::Discovery(m)) if m.contains(want) => {}
+            other => panic!("expected Discovery(..{want}..), got {other:?}"),
+        };
+        // Configured with a trailing slash: discovery is found (no doubled slash) but names the issuer
+        // without it → refused (exact match, mix-up defence).
+        let p = Provider::new(spec(&format!("{}/", idp.issuer)), reqwest::Client::new());
+        discovery(p.begin().await, "names issuer");
+        assert_eq!(idp.doc_fetches.load(Ordering::SeqCst), 1);
+        idp.set("issuer", json!("https://other.example"));
+        discovery(Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await, "names issuer");
+        idp.set("issuer", json!(idp.issuer));
+        // PKCE S256 required when the IdP lists methods; absence of the list is fine.
+        idp.set("code_challenge_methods_supported", json!(["plain"]));
+        discovery(Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await, "S256");
+        idp.set("code_challenge_methods_supported", Value::Null);
+        Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await.unwrap();
+        // Required endpoints, https off loopback.
+        idp.set("token_endpoint", Value::Null);
+        discovery(Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await, "token_endpoint");
+        idp.set("token_endpoint", json!("http://idp.example/token"));
+        discovery(Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await, "https");
+        idp.set("token_endpoint", json!(format!("{}/token", idp.issuer)));
+        idp.set("jwks_uri", Value::Null);
+        discovery(Provider::new(spec(&idp.issuer), reqwest::Client::new()).begin().await, "jwks_uri");
+        discovery(Provider::new(spec("http://idp.example"), reqwest::Client::new()).begin().await, "https");
+        assert_eq!(discovery_url("https://a.example/x/"), "https://a.example/x/.well-known/openid-configuration");
+        assert_eq!(discovery_url("https://a.example"), "https://a.example/.well-known/openid-configuration");
+    }
+
+    #[tokio::test]
+    async fn idp_and_token_endpoint_failures() {
+        // Nothing listens: connection refused.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let down = Provider::new(spec(&format!("http://127.0.0.1:{port}/idp")), reqwest::Client::new());
+        assert!(matches!(down.begin().await, Err(OidcError::IdpUnavailable(_))));
+        assert!(matches!(down.verify_id_token("a.b.c", "n").await, Err(OidcError::IdpUnavailable(_))));
+
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let b = p.begin().await.unwrap();
+        *idp.token_reply.lock().unwrap() =
+            (400, json!({"error": "invalid_grant", "error_description": "Code not valid"}));
+        match p.finish("used-code", &b.pending).await {
+            Err(OidcError::TokenEndpoint(m)) => assert_eq!(m, "invalid_grant: Code not valid"),
+            other => panic!("{other:?}"),
+        }
+        *idp.token_reply.lock().unwrap() = (401, json!({"error": "invalid_client"}));
+        assert_eq!(p.finish("c", &b.pending).await, Err(OidcError::TokenEndpoint("invalid_client".into())));
+        *idp.token_reply.lock().unwrap() = (503, json!({}));
+        assert!(matches!(p.finish("c", &b.pending).await, Err(OidcError::IdpUnavailable(_))));
+        *idp.token_reply.lock().unwrap() = (200, json!({"access_token": "at", "token_type": "Bearer"}));
+        assert!(matches!(p.finish("c", &b.pending).await, Err(OidcError::TokenEndpoint(m)) if m.contains("id_token")));
+        // An ID token minted for another sign-in (other nonce) is refused by finish.
+        *idp.token_reply.lock().unwrap() = (200, json!({"id_token": sign(&k, &id_claims(&idp, "other"))}));
+        invalid(p.finish("c", &b.pending).await, "nonce");
+        // JWKS unreachable while discovery works: unavailable, not "invalid".
+        idp.set("jwks_uri", json!(format!("http://127.0.0.1:{port}/jwks")));
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        assert!(
+            matches!(p.verify_id_token(&sign(&k, &id_claims(&idp, "n")), "n").await, Err(OidcError::IdpUnavailable(m)) if m.starts_with("JWKS"))
+        );
+    }
+
+    #[tokio::test]
+    async fn logout_tokens() {
+        let k = ec_key("ec1");
+        let idp = serve_idp(vec![k.jwk.clone()]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let now = now();
+        let lt = json!({"iss": idp.issuer, "aud": CLIENT, "iat": now, "exp": now + 120, "jti": "j1",
+                        "sub": "user-42", "sid": "sess-1", "events": {BACKCHANNEL_LOGOUT_EVENT: {}}});
+        assert_eq!(
+            p.verify_logout_token(&sign(&k, &lt)).await.unwrap(),
+            LogoutClaims { subject: Some("user-42".into()), sid: Some("sess-1".into()) }
+        );
+        let sid_only = with(lt.clone(), "sub", Value::Null);
+        assert_eq!(p.verify_logout_token(&sign(&k, &sid_only)).await.unwrap().subject, None);
+        invalid(p.verify_logout_token(&sign(&k, &with(sid_only, "sid", Value::Null))).await, "subject");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "events", Value::Null))).await, "events");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "events", json!({"other": {}})))).await, "events");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "nonce", json!("n")))).await, "nonce");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "aud", json!("other")))).await, "audience");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "iss", json!("https://evil")))).await, "issuer");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "iat", Value::Null))).await, "iat");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "iat", json!(now + 120)))).await, "iat");
+        invalid(p.verify_logout_token(&sign(&k, &with(lt.clone(), "exp", json!(now - 120)))).await, "expired");
+        // Without exp: accepted while fresh, refused when old.
+        let no_exp = with(lt.clone(), "exp", Value::Null);
+        assert!(p.verify_logout_token(&sign(&k, &no_exp)).await.is_ok());
+        invalid(p.verify_logout_token(&sign(&k, &with(no_exp, "iat", json!(now - 3600)))).await, "expired");
+        // An ID token is not a logout token, nor the reverse.
+        invalid(p.verify_logout_token(&sign(&k, &id_claims(&idp, "n"))).await, "events");
+        invalid(p.verify_id_token(&sign(&k, &lt), "n").await, "nonce");
+        let mut rogue = ec_key("ec1");
+        rogue.jwk = k.jwk.clone();
+        invalid(p.verify_logout_token(&sign(&rogue, &lt)).await, "signature");
+    }
+
+    #[tokio::test]
+    async fn end_session() {
+        let idp = serve_idp(vec![]).await;
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        let u = p.end_session_url(Some("the.id.token"), "https://warden.example/console/").await.unwrap().unwrap();
+        assert!(u.starts_with(&format!("{}/logout?", idp.issuer)));
+        let q = query(&u);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q["id_token_hint"], "the.id.token");
+        assert_eq!(q["post_logout_redirect_uri"], "https://warden.example/console/");
+        assert_eq!(q["client_id"], CLIENT);
+        let q = query(&p.end_session_url(None, "https://w/").await.unwrap().unwrap());
+        assert!(!q.contains_key("id_token_hint"));
+        idp.set("end_session_endpoint", Value::Null);
+        let p = Provider::new(spec(&idp.issuer), reqwest::Client::new());
+        assert_eq!(p.end_session_url(Some("t"), "https://w/").await.unwrap(), None);
+    }
+
+    #[test]
+    fn helpers() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+        assert!(constant_time_eq("", ""));
+        let c = json!({"a": {"b": ["x"]}, "a.b": "top"});
+        assert_eq!(groups_from(&c, "a.b"), vec!["top"], "an exact top-level name wins");
+        assert_eq!(groups_from(&json!({"a": {"b": ["x", "y"]}}), "a.b"), vec!["x", "y"]);
+        assert!(groups_from(&c, "a.c").is_empty());
+        assert!(groups_from(&c, "").is_empty());
+        assert!(groups_from(&json!({"g": {"x": 1}}), "g").is_empty());
+        let mut s = spec("https://idp.example");
+        s.scopes = vec!["email openid".into(), "email".into(), "groups".into()];
+        let p = Provider::new(s, reqwest::Client::new());
+        assert_eq!(p.scope(), "openid email groups");
+        assert!(!format!("{:?}", p.spec()).contains(SECRET));
+        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+}

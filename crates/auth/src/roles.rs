@@ -131,7 +131,7 @@ pub fn map_groups(
 ) -> Option<(Role, Vec<String>, Vec<String>)> {
     let matched: Vec<(&GroupMapping, Role)> = mappings
         .iter()
-        .filter(|m| groups.iter().any(|g| *g == m.group))
+        .filter(|m| groups.contains(&m.group))
         .filter_map(|m| Role::parse(&m.role).map(|r| (m, r)))
         .collect();
     let Some(role) = PRECEDENCE.into_iter().find(|r| matched.iter().any(|(_, mr)| mr == r)) else {
