@@ -8,14 +8,13 @@
 //! refused before any signature check.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Validation;
 use serde_json::Value;
 
 use crate::TokenError;
+use crate::jwks::{ASYMMETRIC, JwksCache};
 
 #[derive(Debug, Clone)]
 pub struct IssuerSpec {
@@ -49,15 +48,9 @@ pub struct FederatedSubject {
     pub expires_at: i64,
 }
 
-struct Cached {
-    set: Option<JwkSet>,
-    fetched: Option<Instant>,
-}
-
 struct Issuer {
     spec: IssuerSpec,
-    cache: Mutex<Cached>,
-    refresh: tokio::sync::Mutex<()>,
+    keys: JwksCache,
 }
 
 pub struct Federation {
@@ -65,59 +58,13 @@ pub struct Federation {
     client: reqwest::Client,
 }
 
-/// The algorithms a JWK may verify. Symmetric keys verify nothing.
-fn algorithms_for(jwk: &Jwk) -> Vec<Algorithm> {
-    let by_family: Vec<Algorithm> = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => ASYMMETRIC[..6].to_vec(),
-        AlgorithmParameters::EllipticCurve(p) => match p.curve {
-            EllipticCurve::P256 => vec![Algorithm::ES256],
-            EllipticCurve::P384 => vec![Algorithm::ES384],
-            _ => vec![],
-        },
-        AlgorithmParameters::OctetKeyPair(_) => vec![Algorithm::EdDSA],
-        _ => vec![],
-    };
-    match jwk.common.key_algorithm {
-        Some(ka) => {
-            let declared = match ka {
-                KeyAlgorithm::RS256 => Some(Algorithm::RS256),
-                KeyAlgorithm::RS384 => Some(Algorithm::RS384),
-                KeyAlgorithm::RS512 => Some(Algorithm::RS512),
-                KeyAlgorithm::PS256 => Some(Algorithm::PS256),
-                KeyAlgorithm::PS384 => Some(Algorithm::PS384),
-                KeyAlgorithm::PS512 => Some(Algorithm::PS512),
-                KeyAlgorithm::ES256 => Some(Algorithm::ES256),
-                KeyAlgorithm::ES384 => Some(Algorithm::ES384),
-                KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
-                _ => None,
-            };
-            declared.filter(|a| by_family.contains(a)).into_iter().collect()
-        }
-        None => by_family,
-    }
-}
-
-/// Every algorithm a federated token may use: RSA (first six), then EC, then EdDSA.
-const ASYMMETRIC: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 impl Federation {
     pub fn new(specs: Vec<IssuerSpec>, client: reqwest::Client) -> Federation {
         let issuers = specs
             .into_iter()
-            .map(|spec| Issuer {
-                spec,
-                cache: Mutex::new(Cached { set: None, fetched: None }),
-                refresh: tokio::sync::Mutex::new(()),
+            .map(|spec| {
+                let keys = JwksCache::new(&spec.issuer, spec.cache_ttl, spec.min_refresh, Duration::from_secs(10));
+                Issuer { spec, keys }
             })
             .collect();
         Federation { issuers, client }
@@ -132,21 +79,7 @@ impl Federation {
     pub async fn verify(&self, token: &str, iss: &str) -> Result<FederatedSubject, TokenError> {
         let issuer =
             self.issuers.iter().find(|i| i.spec.issuer == iss).ok_or_else(|| TokenError::Issuer(iss.to_string()))?;
-        let header = crate::header_with_alg(token, ASYMMETRIC)?;
-        let kid = header.kid.clone().ok_or_else(|| TokenError::Malformed("no kid".into()))?;
-        let jwk = match self.cached_key(issuer, &kid) {
-            Some(k) => k,
-            None => {
-                self.refresh(issuer, &kid).await?;
-                self.cached_key(issuer, &kid).ok_or(TokenError::UnknownKey(kid.clone()))?
-            }
-        };
-        let allowed = algorithms_for(&jwk);
-        if !allowed.contains(&header.alg) {
-            return Err(TokenError::Algorithm(format!("{:?} with a key for {:?}", header.alg, allowed)));
-        }
-        let key =
-            DecodingKey::from_jwk(&jwk).map_err(|e| TokenError::KeysUnavailable(format!("bad JWK {kid}: {e}")))?;
+        let (header, key) = issuer.keys.key_for(&self.client, &issuer.spec.jwks_url, token, ASYMMETRIC).await?;
         let mut v = Validation::new(header.alg);
         v.algorithms = vec![header.alg];
         v.leeway = issuer.spec.leeway_secs;
@@ -169,59 +102,6 @@ impl Federation {
         let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         Ok(FederatedSubject { issuer: issuer.spec.issuer.clone(), subject, agent, issued_at, expires_at })
     }
-
-    fn cached_key(&self, issuer: &Issuer, kid: &str) -> Option<Jwk> {
-        let c = issuer.cache.lock().unwrap();
-        let fresh = c.fetched.is_some_and(|t| t.elapsed() < issuer.spec.cache_ttl);
-        if !fresh {
-            return None;
-        }
-        c.set.as_ref()?.find(kid).cloned()
-    }
-
-    /// Refetches the issuer's JWKS unless another task just did (or one did less
-    /// than `min_refresh` ago and the cache is still within its TTL).
-    async fn refresh(&self, issuer: &Issuer, kid: &str) -> Result<(), TokenError> {
-        let _one = issuer.refresh.lock().await;
-        {
-            let c = issuer.cache.lock().unwrap();
-            let within_ttl = c.fetched.is_some_and(|t| t.elapsed() < issuer.spec.cache_ttl);
-            if within_ttl && c.set.as_ref().is_some_and(|s| s.find(kid).is_some()) {
-                return Ok(());
-            }
-            if within_ttl && c.fetched.is_some_and(|t| t.elapsed() < issuer.spec.min_refresh) {
-                return Err(TokenError::UnknownKey(kid.to_string()));
-            }
-        }
-        let fetched = async {
-            let r = self
-                .client
-                .get(&issuer.spec.jwks_url)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !r.status().is_success() {
-                return Err(format!("HTTP {}", r.status()));
-            }
-            let body = r.bytes().await.map_err(|e| e.to_string())?;
-            serde_json::from_slice::<JwkSet>(&body).map_err(|e| format!("not a JWK set: {e}"))
-        }
-        .await;
-        match fetched {
-            Ok(set) => {
-                tracing::info!(issuer = %issuer.spec.issuer, keys = set.keys.len(), "fetched issuer JWKS");
-                let mut c = issuer.cache.lock().unwrap();
-                c.set = Some(set);
-                c.fetched = Some(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(issuer = %issuer.spec.issuer, url = %issuer.spec.jwks_url, error = %e, "JWKS fetch failed");
-                Err(TokenError::KeysUnavailable(e))
-            }
-        }
-    }
 }
 
 /// Reads `iss` from a JWT payload without verifying it (only to choose the issuer's keys).
@@ -235,11 +115,12 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use base64::Engine;
-    use jsonwebtoken::{EncodingKey, Header};
+    use std::sync::{Arc, Mutex};
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use serde_json::json;
 
     use super::*;

@@ -4,11 +4,15 @@
 //!   agents (EdDSA), their verification, and the published JWKS.
 //! - [`federation`]: JWTs from trusted external issuers (OIDC, Kubernetes
 //!   ServiceAccount tokens, SPIFFE JWT-SVIDs) verified against cached JWKS.
+//! - [`oidc`]: OpenID Connect relying party for human sign-in to the console
+//!   (authorization code + PKCE, ID and back-channel logout token checks).
 //! - [`secrets`]: agent client secrets (argon2id) and admin tokens (SHA-256).
-//! - [`roles`]: admin roles and what each may do.
+//! - [`roles`]: admin roles and what each may do, and IdP group → role mapping.
 
 pub mod federation;
+mod jwks;
 pub mod keys;
+pub mod oidc;
 pub mod roles;
 pub mod secrets;
 
