@@ -442,11 +442,13 @@ impl Provider {
             return Err(OidcError::TokenEndpoint("the callback carries no authorization code".into()));
         }
         let d = self.discovery().await?;
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("redirect_uri", &self.spec.redirect_url)
-            .append_pair("code_verifier", &pending.verifier);
+        // Pairs, serialised without an await in between (the serializer is not Send).
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &self.spec.redirect_url),
+            ("code_verifier", &pending.verifier),
+        ];
         let mut req = self
             .http
             .post(&d.token_endpoint)
@@ -463,19 +465,18 @@ impl Provider {
                     let basic = B64_STD.encode(format!("{}:{}", enc(&self.spec.client_id), enc(secret)));
                     req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"));
                 } else {
-                    form.append_pair("client_id", &self.spec.client_id).append_pair("client_secret", secret);
+                    form.push(("client_id", &self.spec.client_id));
+                    form.push(("client_secret", secret));
                 }
             }
             None => {
-                form.append_pair("client_id", &self.spec.client_id);
+                form.push(("client_id", &self.spec.client_id));
             }
         }
         let url = &d.token_endpoint;
-        let r = req
-            .body(form.finish())
-            .send()
-            .await
-            .map_err(|e| OidcError::IdpUnavailable(format!("token endpoint {url}: {e}")))?;
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+        let r =
+            req.body(body).send().await.map_err(|e| OidcError::IdpUnavailable(format!("token endpoint {url}: {e}")))?;
         let status = r.status();
         let body = read_limited(r, MAX_BODY)
             .await

@@ -93,6 +93,8 @@ pub struct Gateway {
     pub mcp_server_names: Vec<String>,
     /// Tool calls already settled at one door, for the next (see [`pipeline::ledger`]).
     pub ledger: pipeline::ledger::Ledger,
+    /// The web console and its sign-in.
+    pub console: admin::console::Console,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +229,7 @@ impl Gateway {
         let otlp = otlp::ExportSettings::resolve(&config.telemetry.otlp, &|k| std::env::var(k).ok())
             .map(|s| otlp::Exporter::start(s, client.clone(), meters.clone()));
         let meters_for_guard = meters.clone();
+        let console_public = public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
         let gw = Arc::new(Gateway {
             directory,
             store,
@@ -278,6 +281,7 @@ impl Gateway {
             proposed_call_wait: Duration::from_secs_f64(config.guardrails.proposed_call_wait_secs.0),
             mcp_server_names: config.server.mcp_server_names.iter().map(|n| n.0.clone()).collect(),
             ledger: Default::default(),
+            console: admin::console::Console::new(&config.console, &console_public),
         });
         gw.subjects.attach(&gw);
         Ok(gw)
@@ -567,6 +571,7 @@ pub async fn serve(
     let follower = tokio::spawn(gw.clone().follow_store());
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));
+    let console_prune = tokio::spawn(admin::console::session::prune(gw.clone()));
     let reaper = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -636,6 +641,7 @@ pub async fn serve(
     follower.abort();
     policy_watch.abort();
     approvals.abort();
+    console_prune.abort();
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -5,15 +5,17 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{delete, get, post};
 
 use crate::Gateway;
+use crate::admin::console::{self, agents as c_agents, approvals as c_approvals, page, session};
 use crate::admin::{api, decide, oauth, probes, report};
 use crate::llm::proxy;
 use crate::mcp;
 
 pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
+    let router = Router::new()
         // The MCP door.
         .route("/mcp", post(mcp::edge::mcp_post).get(mcp::edge::mcp_get).delete(mcp::edge::mcp_delete))
         // The model door (OpenAI-compatible).
@@ -54,6 +56,44 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         // Probes and Prometheus.
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(report::metrics))
-        .with_state(gw)
+        .route("/metrics", get(report::metrics));
+    let router = if gw.console.enabled {
+        let base = gw.console.base.clone();
+        router.nest(&base, console_routes())
+    } else {
+        router
+    };
+    router.with_state(gw)
+}
+
+/// The console's pages, under `console.base_path`.
+fn console_routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/", get(console_home))
+        .route("/login", get(session::login_page))
+        .route("/logout", post(session::logout))
+        .route("/auth/login", get(session::sso_start))
+        .route("/auth/callback", get(session::callback))
+        .route("/auth/token", post(session::token_login))
+        .route("/auth/backchannel-logout", post(session::backchannel_logout))
+        .route(
+            "/static/console.css",
+            get(|State(gw): State<Arc<Gateway>>| async move { page::asset(&gw, "text/css; charset=utf-8", page::CSS) }),
+        )
+        .route(
+            "/static/console.js",
+            get(|State(gw): State<Arc<Gateway>>| async move {
+                page::asset(&gw, "text/javascript; charset=utf-8", page::JS)
+            }),
+        )
+        .route("/approvals", get(c_approvals::list))
+        .route("/approvals/{id}", get(c_approvals::detail))
+        .route("/approvals/{id}/decide", post(c_approvals::decide))
+        .route("/agents", get(c_agents::list))
+        .route("/agents/{name}", get(c_agents::detail))
+        .route("/agents/{name}/{op}", post(c_agents::act))
+}
+
+async fn console_home(State(gw): State<Arc<Gateway>>) -> axum::response::Response {
+    console::page::redirect(&gw, &format!("{}/approvals", gw.console.base))
 }

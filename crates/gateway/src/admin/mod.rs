@@ -1,6 +1,8 @@
 //! The admin surface and the agent-facing APIs beside it.
 //!
 //! - [`api`]: the admin REST API under `/api/v1` (+ `openapi.json`);
+//! - [`console`]: the web console (HTML) over the same [`actions`] and read services;
+//! - [`actions`], [`principal`], [`error`]: what both renderings share;
 //! - [`decide`]: `POST /api/v1/decide`, the decision API for agents' pre-tool hooks;
 //! - [`inventory`]: inventory changes, one transaction each, and their publication;
 //! - [`report`]: the inventory report and `/metrics`;
@@ -9,6 +11,7 @@
 
 pub mod actions;
 pub mod api;
+pub mod console;
 pub mod decide;
 pub mod error;
 pub mod inventory;
