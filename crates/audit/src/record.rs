@@ -21,6 +21,15 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub struct Record {
     /// Who made an administrative change (inventory, policy, approvals).
     pub actor: String,
+    /// The signed-in human behind `actor` (console sign-in through OpenID
+    /// Connect): email, groups and the IdP's subject. Absent when empty, so
+    /// records written before they existed hash as they did.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub actor_email: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actor_groups: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub actor_sub: String,
     pub agent: String,
     pub approval: String,
     pub approver: String,

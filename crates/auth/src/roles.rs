@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything.
@@ -45,7 +45,7 @@ impl Role {
 }
 
 /// An authenticated human or automation acting on the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Principal {
     /// `admin-token:<name>`, later `oidc:<email>`.
     pub name: String,
@@ -54,6 +54,14 @@ pub struct Principal {
     pub teams: Vec<String>,
     /// Approver groups.
     pub groups: Vec<String>,
+    /// A human signed in through OpenID Connect: the IdP's subject, email and
+    /// groups (as the IdP sent them, before mapping).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub idp_groups: Vec<String>,
 }
 
 impl Principal {

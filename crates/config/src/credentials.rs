@@ -57,6 +57,9 @@ impl Config {
         {
             add("secrets.vault.auth.token".into(), &token.0, None);
         }
+        if let Some(s) = self.console.oidc.as_ref().and_then(|o| o.client_secret.as_ref()) {
+            add("console.oidc.client_secret".into(), &s.0, None);
+        }
         out
     }
 }

@@ -5,12 +5,14 @@
 //! (an stdio upstream without `command`, duplicate names) run afterwards and
 //! name the key path and the line of the entry.
 
+mod console;
 mod credentials;
 pub mod env;
 mod models;
 mod policy;
 mod schema;
 
+pub use console::*;
 pub use credentials::{Literal, Reference, literal_credentials, names_a_credential};
 pub use models::*;
 pub use policy::*;

@@ -38,6 +38,8 @@ pub struct Config {
     pub budgets: crate::models::BudgetsConfig,
     /// Model name → price, for cost accounting and budgets.
     pub prices: BTreeMap<String, crate::models::Price>,
+    /// The web console and its sign-in (OpenID Connect).
+    pub console: crate::console::ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -903,6 +905,7 @@ pub(crate) fn validate(config: &Config, text: &str) -> Result<(), String> {
         }
     }
     crate::models::validate(config)?;
+    crate::console::validate(&config.console)?;
     let id = &config.identity;
     if let Err(e) = warden_core::inventory::NamingRule::new(&id.agent_name_pattern.0) {
         return Err(format!("identity.agent_name_pattern: {e}"));

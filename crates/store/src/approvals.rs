@@ -87,7 +87,7 @@ pub struct Grant {
     pub approval_id: String,
 }
 
-fn approval_from_row(row: &AnyRow) -> Result<Approval> {
+pub(crate) fn approval_from_row(row: &AnyRow) -> Result<Approval> {
     let status: String = row.try_get("status")?;
     let args: String = row.try_get("arguments")?;
     Ok(Approval {

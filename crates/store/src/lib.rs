@@ -21,10 +21,12 @@ use warden_core::time::Timestamp;
 pub mod approvals;
 pub mod audit;
 mod audit_sqlite;
+pub mod console;
 pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
 pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
+pub use console::{ApprovalFacets, ApprovalFilter, ConsoleSession};
 pub use secrets::{CredentialUse, CredentialValue, SecretMeta};
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +276,7 @@ impl Store {
             .chain(audit::MIGRATIONS)
             .chain(secrets::MIGRATIONS)
             .chain(usage::MIGRATIONS)
+            .chain(console::MIGRATIONS)
         {
             sqlx::query(*m).execute(&mut *tx).await?;
         }

@@ -339,6 +339,75 @@ async fn audit_scenarios(store: &Store, replica: &Store) {
     assert_eq!(cut.map(|p| p.1), Some(ProblemKind::Truncated));
 }
 
+async fn console_scenarios(store: &Store, replica: &Store) {
+    use crate::console::{ApprovalFilter, ConsoleSession};
+    let now = 10_000_000;
+    let s = ConsoleSession {
+        id_sha256: "h1".into(),
+        principal: serde_json::json!({"name": "oidc:a@example.com", "role": "approver"}),
+        csrf: "c1".into(),
+        created_at_ms: now,
+        last_seen_ms: now,
+        expires_at_ms: now + 3_600_000,
+        idp_sid: Some("sid-1".into()),
+        idp_subject: Some("sub-a".into()),
+        id_token: Some("eyJ".into()),
+    };
+    store.insert_console_session(&s).await.unwrap();
+    // Another replica serves it.
+    assert_eq!(replica.console_session("h1", now + 1000, 60_000).await.unwrap(), Some(s.clone()));
+    // Idle past the limit: gone; touched, it lives again within the limit.
+    assert_eq!(replica.console_session("h1", now + 61_000, 60_000).await.unwrap(), None);
+    replica.touch_console_session("h1", now + 50_000).await.unwrap();
+    assert!(store.console_session("h1", now + 61_000, 60_000).await.unwrap().is_some());
+    // Past the absolute end, however active.
+    store.touch_console_session("h1", now + 3_600_000).await.unwrap();
+    assert_eq!(store.console_session("h1", now + 3_600_001, 60_000).await.unwrap(), None);
+    // Back-channel logout by sid, then by subject.
+    let mut s2 = s.clone();
+    s2.id_sha256 = "h2".into();
+    store.insert_console_session(&s2).await.unwrap();
+    assert_eq!(store.delete_console_sessions_of(Some("sid-1"), None).await.unwrap(), 2);
+    store.insert_console_session(&s2).await.unwrap();
+    assert_eq!(store.delete_console_sessions_of(None, Some("sub-other")).await.unwrap(), 0);
+    assert_eq!(store.delete_console_sessions_of(None, Some("sub-a")).await.unwrap(), 1);
+    assert_eq!(store.delete_console_sessions_of(None, None).await.unwrap(), 0);
+    assert!(!store.delete_console_session("h2").await.unwrap());
+    // A sign-in in flight is taken once; a replay finds nothing; a stale one is refused.
+    let pending = serde_json::json!({"state": "st", "nonce": "n", "verifier": "v"});
+    store.insert_console_login("l1", &pending, now).await.unwrap();
+    assert_eq!(replica.take_console_login("l1", now + 1000, 600_000).await.unwrap(), Some(pending.clone()));
+    assert_eq!(store.take_console_login("l1", now + 1000, 600_000).await.unwrap(), None);
+    store.insert_console_login("l2", &pending, now).await.unwrap();
+    assert_eq!(store.take_console_login("l2", now + 600_000, 600_000).await.unwrap(), None);
+    store.insert_console_login("l3", &pending, now).await.unwrap();
+    store.insert_console_session(&ConsoleSession { id_sha256: "h3".into(), ..s.clone() }).await.unwrap();
+    assert_eq!(store.prune_console(now + 3_600_000, 60_000, 600_000).await.unwrap(), 2);
+    // Approval pages: filters, counts, facets.
+    let far = Timestamp::now().0 + 3600;
+    for i in 0..5 {
+        let mut a = approval(&format!("apr_page_{i}"), "r1", far);
+        a.created_at = Timestamp(1000 + i);
+        a.team = if i % 2 == 0 { "pg-pay".into() } else { "pg-sup".into() };
+        a.tier = if i < 3 { "high".into() } else { "pg-crit".into() };
+        store.insert_approval(&a).await.unwrap();
+    }
+    let pending = vec![ApprovalStatus::Pending];
+    let f = ApprovalFilter { statuses: pending.clone(), team: Some("pg-pay".into()), limit: 2, ..Default::default() };
+    let (page, total) = store.approvals_page(&f).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(page.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["apr_page_4", "apr_page_2"]);
+    let (page, _) = store.approvals_page(&ApprovalFilter { offset: 2, ..f.clone() }).await.unwrap();
+    assert_eq!(page.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["apr_page_0"]);
+    let f = ApprovalFilter { statuses: pending.clone(), tier: Some("pg-crit".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.approvals_page(&f).await.unwrap().1, 2);
+    let f = ApprovalFilter { tier: Some("x'; DROP TABLE approvals; --".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.approvals_page(&f).await.unwrap().1, 0);
+    let facets = store.approval_facets(&pending).await.unwrap();
+    assert!(facets.teams.contains(&"pg-pay".to_string()) && facets.teams.contains(&"pg-sup".to_string()));
+    assert!(facets.tiers.contains(&"pg-crit".to_string()));
+}
+
 #[tokio::test]
 async fn sqlite() {
     let dir = std::env::temp_dir().join(format!("warden-store-{}", uuid::Uuid::new_v4()));
@@ -354,6 +423,7 @@ async fn sqlite() {
     scenarios(&store).await;
     let replica = Store::open(&url).await.unwrap();
     audit_scenarios(&store, &replica).await;
+    console_scenarios(&store, &replica).await;
     replica.close().await;
     store.close().await;
     // Reopening runs the migrations again harmlessly and keeps the data.
@@ -379,6 +449,7 @@ async fn postgres() {
     scenarios(&store).await;
     let replica = Store::open(&url).await.unwrap();
     audit_scenarios(&store, &replica).await;
+    console_scenarios(&store, &replica).await;
     replica.close().await;
     store.close().await;
 }

@@ -19,11 +19,14 @@ use serde_json::{Value, json};
 use warden_auth::roles::{Principal, Role};
 use warden_core::inventory::{AgentRecord, AgentSpec, FieldError, SeparationException, Status};
 use warden_core::time::Timestamp;
-use warden_store::{AdminToken, StoreError};
+use warden_store::AdminToken;
 
 use crate::Gateway;
+use crate::admin::actions::{self, DecisionInput};
+pub use crate::admin::error::ApiError;
 use crate::admin::inventory::{self, ApplyDoc, ControlError, Lifecycle};
-use crate::http::{check_host, header_str, json_response};
+use crate::admin::principal::{self, Door};
+use crate::http::{header_str, json_response};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -58,99 +61,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/decide/outcome"),
 ];
 
-/// An API failure, rendered as JSON with the right status.
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    fields: Vec<FieldError>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), fields: Vec::new() }
-    }
-
-    fn bad(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    }
-
-    fn store(e: StoreError) -> ApiError {
-        tracing::error!(error = %e, "store error; request refused");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the store is unavailable; nothing was changed",
-        )
-    }
-}
-
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> ApiError {
-        match e {
-            ControlError::Invalid(fields) => {
-                let message = fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                ApiError { status: StatusCode::BAD_REQUEST, code: "invalid", message, fields }
-            }
-            ControlError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
-            ControlError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            ControlError::Store(e) => ApiError::store(e),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        ApiError::store(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if !self.fields.is_empty() {
-            body["error"]["fields"] = json!(self.fields);
-        }
-        let mut r = json_response(self.status, body);
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"warden-admin\""));
-        }
-        r
-    }
-}
-
 type ApiResult = Result<Response, ApiError>;
 
 fn ok(v: Value) -> ApiResult {
     Ok(json_response(StatusCode::OK, v))
 }
 
-/// Authenticates an admin and checks the role `need`.
+/// Authenticates an admin token and checks the role `need` (a refusal is audited).
 async fn admin(gw: &Gateway, h: &HeaderMap, need: Role) -> Result<Principal, ApiError> {
-    check_host(gw, h)
-        .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Host or Origin is not allowed"))?;
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let token = warden_core::identity::bearer(header_str(h, header::AUTHORIZATION))
-        .map_err(|_| unauthorized("an admin bearer token is required"))?;
-    if !token.starts_with("wat_") {
-        tracing::info!("admin API refused a non-admin token");
-        return Err(unauthorized("not an admin token"));
-    }
-    let t = gw
-        .store
-        .admin_token(&warden_auth::secrets::sha256_hex(token))
-        .await?
-        .ok_or_else(|| unauthorized("unknown or revoked admin token"))?;
-    let role = Role::parse(&t.role).ok_or_else(|| unauthorized("admin token has an unknown role"))?;
-    let p = Principal { name: format!("admin-token:{}", t.name), role, teams: t.teams, groups: t.groups };
-    if !role.allows(need) {
-        tracing::info!(principal = %p.name, role = role.as_str(), need = need.as_str(), "admin API: role too weak");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("role {} cannot do this; it needs {}", role.as_str(), need.as_str()),
-        ));
-    }
+    let p = principal::bearer(gw, h).await?;
+    principal::require(gw, &p, need, Door::Api, &format!("api (needs {})", need.as_str())).await?;
     Ok(p)
 }
 
@@ -280,9 +200,9 @@ pub(crate) async fn update_agent(
 }
 
 async fn lifecycle(gw: Arc<Gateway>, h: HeaderMap, name: String, body: Bytes, op: Lifecycle) -> ApiResult {
-    let p = admin(&gw, &h, Role::Admin).await?;
+    let p = principal::bearer(&gw, &h).await?;
     let b: ReasonBody = parse_json(&h, &body)?;
-    let (rec, revocation) = inventory::lifecycle(&gw, &name, op, &p.name, &b.reason).await?;
+    let (rec, revocation) = actions::lifecycle(&gw, &p, Door::Api, &name, op, &b.reason).await?;
     let mut v = agent_view(&gw, &rec, Timestamp::now());
     v["revocation"] = json!(revocation);
     ok(v)
@@ -321,9 +241,9 @@ pub(crate) async fn review(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let p = admin(&gw, &h, Role::Admin).await?;
+    let p = principal::bearer(&gw, &h).await?;
     let b: ReasonBody = parse_json(&h, &body)?;
-    let rec = inventory::review(&gw, &name, &p.name, &b.note).await?;
+    let rec = actions::review(&gw, &p, Door::Api, &name, &b.note).await?;
     ok(agent_view(&gw, &rec, Timestamp::now()))
 }
 
@@ -333,9 +253,9 @@ pub(crate) async fn rotate_secret(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let p = admin(&gw, &h, Role::Admin).await?;
+    let p = principal::bearer(&gw, &h).await?;
     let b: ReasonBody = parse_json(&h, &body)?;
-    let secret = inventory::rotate_secret(&gw, &name, &p.name, &b.reason).await?;
+    let secret = actions::rotate_secret(&gw, &p, Door::Api, &name, &b.reason).await?;
     ok(json!({"client_id": name, "client_secret": secret}))
 }
 
@@ -559,25 +479,8 @@ pub(crate) async fn list_approvals(
 
 pub(crate) async fn show_approval(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(id): Path<String>) -> ApiResult {
     admin(&gw, &h, Role::Viewer).await?;
-    let a = gw.store.approval(&id).await?.ok_or_else(|| not_found_approval(&id))?;
+    let a = gw.store.approval(&id).await?.ok_or_else(|| actions::not_found_approval(&id))?;
     ok(json!(a))
-}
-
-fn not_found_approval(id: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no approval {id:?}"))
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DecisionBody {
-    #[serde(default)]
-    comment: Option<String>,
-    /// Approve: also allow this agent+tool for N minutes without asking again.
-    #[serde(default)]
-    grant_minutes: Option<u64>,
-    /// With `grant_minutes`: any arguments (default: only these exact arguments).
-    #[serde(default)]
-    grant_any_arguments: bool,
 }
 
 pub(crate) async fn approve(
@@ -598,106 +501,10 @@ pub(crate) async fn deny(
     decide_approval(&gw, &h, &id, &body, false).await
 }
 
-/// A human decision. Separation of duties: the approver role, the agent's
-/// team, and the rule's approver group; agents never get here (their tokens
-/// are not admin tokens).
 async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8], approve: bool) -> ApiResult {
-    use warden_store::ApprovalStatus;
-    let p = admin(gw, h, Role::Approver).await?;
-    let b: DecisionBody = if body.is_empty() { DecisionBody::default() } else { parse_json(h, body)? };
-    let comment = b.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
-    if !approve && comment.is_none() {
-        return Err(ApiError {
-            fields: vec![FieldError::new("comment", "a denial needs a comment")],
-            ..ApiError::bad("a denial needs a comment")
-        });
-    }
-    if comment.is_some_and(|c| c.len() > 2000) {
-        return Err(ApiError::bad("comment: at most 2000 characters"));
-    }
-    if b.grant_minutes.is_some() && !approve {
-        return Err(ApiError::bad("grant_minutes applies only to approve"));
-    }
-    if b.grant_minutes.is_some_and(|m| m == 0 || m > 24 * 60) {
-        return Err(ApiError::bad("grant_minutes: between 1 and 1440"));
-    }
-    let a = gw.store.approval(id).await?.ok_or_else(|| not_found_approval(id))?;
-    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
-    if !p.covers_team(&a.team) {
-        return Err(forbidden(format!("{} may not decide for team {:?}", p.name, a.team)));
-    }
-    if let Some(g) = &a.approvers
-        && !p.groups.iter().any(|x| x == g)
-    {
-        return Err(forbidden(format!("rule {:?} needs an approver in group {g:?}", a.rule)));
-    }
-    let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
-    if a.status != ApprovalStatus::Pending {
-        return Err(conflict(format!("approval {id} is already {}", a.status.as_str())));
-    }
-    let now = Timestamp::now();
-    if a.expires_at.0 <= now.0 {
-        return Err(conflict(format!("approval {id} has expired; the call was refused")));
-    }
-    if a.entry == "mcp" && !crate::pipeline::approvals::holder_alive(gw, &a).await {
-        if gw.store.decide_approval(id, ApprovalStatus::Interrupted, None, None, now, false).await? {
-            let _ = gw
-                .store
-                .set_approval_outcome(id, "gateway restarted before a decision: the call was not executed")
-                .await;
-        }
-        return Err(conflict(format!(
-            "approval {id}: the gateway holding the call restarted; the call was not executed and cannot be approved"
-        )));
-    }
-    let to = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
-    if !gw.store.decide_approval(id, to, Some(&p.name), comment, now, true).await? {
-        let cur = gw.store.approval(id).await?.map(|a| a.status.as_str()).unwrap_or("gone");
-        return Err(conflict(format!("approval {id} could not be decided: it is {cur}")));
-    }
-    let mut grant = None;
-    if let Some(m) = b.grant_minutes {
-        let g = warden_store::Grant {
-            id: format!("grt_{}", uuid::Uuid::now_v7().simple()),
-            agent: a.agent.clone(),
-            tool: a.tool.clone(),
-            args_digest: (!b.grant_any_arguments).then(|| a.args_digest.clone()),
-            created_by: p.name.clone(),
-            created_at: now,
-            expires_at: Timestamp(now.0 + (m * 60) as i64),
-            approval_id: a.id.clone(),
-        };
-        gw.store.insert_grant(&g).await?;
-        grant = Some(g);
-    }
-    let rec = warden_audit::Record {
-        id: uuid::Uuid::now_v7().to_string(),
-        at: warden_audit::record::format_ms(warden_core::time::now_ms()),
-        kind: "approval".into(),
-        entry: "admin".into(),
-        agent: a.agent.clone(),
-        owner: a.owner.clone(),
-        session: a.session_id.clone().unwrap_or_default(),
-        method: if approve { "approvals/approve" } else { "approvals/deny" }.into(),
-        tool: a.tool.clone(),
-        args_sha256: a.args_digest.clone(),
-        args: a.arguments.clone(),
-        verdict: to.as_str().into(),
-        rule: a.rule.clone(),
-        tier: a.tier.clone(),
-        reason: a.reason.clone(),
-        approval: a.id.clone(),
-        approver: p.name.clone(),
-        comment: comment.unwrap_or_default().into(),
-        actor: p.name.clone(),
-        trace_id: a.trace_id.clone(),
-        ..Default::default()
-    };
-    if let Err(e) = crate::pipeline::govern::commit(gw, rec, None).await {
-        tracing::error!(approval = %id, error = %e, "the approval decision could not be audited");
-    }
-    gw.approvals.notify(id, to);
-    let a = gw.store.approval(id).await?.ok_or_else(|| not_found_approval(id))?;
+    let p = principal::bearer(gw, h).await?;
+    let b: DecisionInput = if body.is_empty() { DecisionInput::default() } else { parse_json(h, body)? };
+    let (a, grant) = actions::decide_approval(gw, &p, Door::Api, id, approve, &b).await?;
     ok(json!({"approval": a, "grant": grant}))
 }
 

@@ -7,9 +7,12 @@
 //! - [`oauth`]: `/oauth/token`, the key set and the `/.well-known` metadata;
 //! - [`probes`]: `/healthz` and `/readyz`.
 
+pub mod actions;
 pub mod api;
 pub mod decide;
+pub mod error;
 pub mod inventory;
 pub mod oauth;
+pub mod principal;
 pub mod probes;
 pub mod report;
