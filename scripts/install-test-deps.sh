@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that cargo does not: Node 22 with the
 # official MCP conformance suite (npm), and the MCP Python SDK and MLflow (the
-# OTLP trace backend) from pip, in a venv; and OpenClaw for tests/openclaw.
+# OTLP trace backend) from pip, in a venv; OpenClaw for tests/openclaw; and
+# Chromium, oidc-provider and Selenium for tests/console.
 # Everything lands in ./.tools (git-ignored). Safe to re-run; skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +21,6 @@ if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mc
 fi
 # OpenClaw (its own Node >= 24.16) for the end-to-end tests in tests/openclaw.
 ./scripts/install-openclaw.sh
+# Chromium, a real OpenID provider and Selenium for the console browser tests in tests/console.
+./scripts/install-console-test-deps.sh
 echo "test dependencies ready in $TOOLS"

