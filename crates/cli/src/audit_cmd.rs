@@ -2,14 +2,12 @@
 //! They read the store directly (the data dir, `--store-url`, or the config's
 //! `store.url`), so verification does not depend on a running gateway.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use warden_audit::export::{checkpoint_line, header_line, record_line, verify_export};
-use warden_audit::record::format_ms;
+use warden_audit::export::verify_export;
 use warden_audit::{KeyRing, Report};
 use warden_store::{AuditFilter, Store};
 
@@ -63,6 +61,9 @@ pub enum AuditCommand {
     Export {
         #[arg(long)]
         since: Option<String>,
+        /// End at the checkpoint covering the last record before this instant [default: now].
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, default_value = "jsonl")]
         format: String,
         /// Output file [default: stdout].
@@ -189,6 +190,7 @@ pub async fn audit(cmd: AuditCommand, a: StoreArgs) -> anyhow::Result<()> {
                 since_ms: since.as_deref().map(parse_when).transpose()?,
                 until_ms: until.as_deref().map(parse_when).transpose()?,
                 limit,
+                ..AuditFilter::default()
             };
             let rows = ctx.store.audit_query(&f).await?;
             if json {
@@ -225,11 +227,11 @@ pub async fn audit(cmd: AuditCommand, a: StoreArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        AuditCommand::Export { since, format, out } => {
+        AuditCommand::Export { since, until, format, out } => {
             if format != "jsonl" {
                 bail!("--format {format:?}: only jsonl is supported");
             }
-            export(&ctx, since.as_deref(), out.as_deref()).await
+            export(&ctx, since.as_deref(), until.as_deref(), out.as_deref()).await
         }
         AuditCommand::PublicKey => {
             print!("{}", local_signer(&ctx.key_path)?.public_key_line());
@@ -263,52 +265,24 @@ fn read_keys(files: &[PathBuf]) -> anyhow::Result<KeyRing> {
     Ok(keys)
 }
 
-async fn export(ctx: &Ctx, since: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
-    let store = &ctx.store;
+async fn export(ctx: &Ctx, since: Option<&str>, until: Option<&str>, out: Option<&Path>) -> anyhow::Result<()> {
     // End on a fresh checkpoint when the signing key is here; else on the last one.
     if let Ok(signer) = local_signer(&ctx.key_path) {
-        store.checkpoint_head(&signer).await?;
+        ctx.store.checkpoint_head(&signer).await?;
     }
-    let head = store.audit_head().await?;
-    let Some(end) = store.audit_checkpoint_at_or_before(head.seq).await? else {
-        bail!("no signed checkpoint yet; nothing verifiable to export");
-    };
-    // Start right after a checkpoint, so the segment verifies on its own.
-    let wanted = match since {
-        Some(s) => store.audit_first_since(parse_when(s)?).await?.unwrap_or(end.seq + 1),
-        None => 1,
-    };
-    let first_kept = store.audit_page(0, 1).await?.first().map_or(end.seq + 1, |r| r.seq);
-    let from = wanted.max(first_kept);
-    let anchor = if from > 1 { store.audit_checkpoint_at_or_before(from - 1).await? } else { None };
-    let start = anchor.as_ref().map_or(1, |a| a.seq + 1);
-    if start > 1 && anchor.is_none() {
-        bail!("no checkpoint anchors record {from}");
-    }
+    let since = since.map(parse_when).transpose()?;
+    let until = until.map(parse_when).transpose()?;
     let mut w: Box<dyn std::io::Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    writeln!(w, "{}", header_line(&format_ms(warden_core::time::now_ms()), start, end.seq, anchor.as_ref()))?;
-    let mut after = start - 1;
-    let mut n = 0u64;
-    while after < end.seq {
-        let page = store.audit_page(after, 2000).await?;
-        let Some(last) = page.last().map(|r| r.seq.min(end.seq)) else { break };
-        let cps = store.audit_checkpoints(after + 1, last).await?;
-        for r in page.iter().filter(|r| r.seq <= end.seq) {
-            writeln!(w, "{}", record_line(&r.body, &r.hash))?;
-            n += 1;
-            if let Some(cp) = cps.iter().find(|c| c.seq == r.seq) {
-                writeln!(w, "{}", checkpoint_line(cp))?;
-            }
-        }
-        after = last;
-    }
-    w.flush()?;
-    eprintln!("exported records {start}..{} ({n} records), ending with a signed checkpoint", end.seq);
+    let s = ctx.store.export_audit(since, until, &mut w).await?;
+    eprintln!(
+        "exported records {}..{} ({} records), ending with a signed checkpoint",
+        s.first_seq, s.last_seq, s.records
+    );
     Ok(())
 }
 

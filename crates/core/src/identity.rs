@@ -110,6 +110,11 @@ impl IdentityIndex {
         self.by_token.len()
     }
 
+    /// The config-declared agent called `name`, if one holds a static token.
+    pub fn declared(&self, name: &str) -> Option<Arc<Agent>> {
+        self.by_token.values().find(|a| a.name == name).cloned()
+    }
+
     /// Whether `name` holds a static token.
     pub fn holds_static_token(&self, name: &str) -> bool {
         self.by_token.values().any(|a| a.name == name)

@@ -256,6 +256,14 @@ impl Store {
         })
     }
 
+    /// Every replica that has beaten a heartbeat and not stopped cleanly:
+    /// (id, last seen in ms since the epoch), most recently seen first.
+    pub async fn replicas(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT id, seen_at FROM replicas ORDER BY seen_at DESC, id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("seen_at")?))).collect()
+    }
+
     /// Approvals held by replicas not seen since `stale_before_ms` (other than
     /// `me`): pending ones become `interrupted`, and decided ones that were
     /// never delivered get that outcome. Returns how many were touched.

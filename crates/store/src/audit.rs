@@ -74,15 +74,47 @@ pub struct StoredRecord {
     pub index: Vec<(&'static str, Value)>,
 }
 
+/// Which records [`Store::audit_query`] and [`Store::audit_query_newest`] return:
+/// every filter given must hold.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub agent: Option<String>,
     pub tool: Option<String>,
     pub verdict: Option<String>,
     pub kind: Option<String>,
+    /// The record's risk tier (`low`, `medium`, `high`, `critical`); not an
+    /// indexed column, so it is read from the stored body.
+    pub tier: Option<String>,
+    /// At or after (ms since the epoch).
     pub since_ms: Option<i64>,
+    /// Before (ms since the epoch).
     pub until_ms: Option<i64>,
+    /// Only records with a seq below this (keyset paging, newest first).
+    pub before_seq: Option<u64>,
     pub limit: i64,
+}
+
+/// What [`Store::export_audit`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportSummary {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub records: u64,
+}
+
+/// Why an export could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("no signed checkpoint yet; nothing verifiable to export")]
+    NoCheckpoint,
+    #[error("no audit record was written before the end of the range")]
+    NothingBefore,
+    #[error("no checkpoint anchors record {0}")]
+    Unanchored(u64),
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Usage of one agent (or tool, or model) over a period.
@@ -472,6 +504,15 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>(0)?.map(|s| s as u64))
     }
 
+    /// The last record before `until_ms`, if any.
+    pub async fn audit_last_before(&self, until_ms: i64) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT MAX(seq) FROM audit_records WHERE at < $1")
+            .bind(until_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(|s| s as u64))
+    }
+
     /// Verifies the whole stored chain and every checkpoint against `keys`.
     pub async fn verify_audit(&self, keys: &KeyRing) -> Result<Report> {
         const PAGE: i64 = 2000;
@@ -527,6 +568,14 @@ impl Store {
 
     /// Records matching `f`, oldest first (the newest `f.limit` of them).
     pub async fn audit_query(&self, f: &AuditFilter) -> Result<Vec<StoredRecord>> {
+        let mut out = self.audit_query_newest(f).await?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Records matching `f`, newest first (highest seq first), at most
+    /// `f.limit`; page on with `before_seq` set to the last seq returned.
+    pub async fn audit_query_newest(&self, f: &AuditFilter) -> Result<Vec<StoredRecord>> {
         let mut sql = String::from("SELECT * FROM audit_records WHERE 1 = 1");
         let mut binds: Vec<Bind> = Vec::new();
         let mut add = |col: &str, op: &str, b: Bind| {
@@ -545,11 +594,21 @@ impl Store {
         if let Some(k) = &f.kind {
             add("kind", "=", Bind::S(k.clone()));
         }
+        if let Some(t) = &f.tier {
+            let col = match self.backend {
+                Backend::Sqlite => "json_extract(body, '$.tier')",
+                Backend::Postgres => "(CAST(body AS jsonb) ->> 'tier')",
+            };
+            add(col, "=", Bind::S(t.clone()));
+        }
         if let Some(s) = f.since_ms {
             add("at", ">=", Bind::I(s));
         }
         if let Some(u) = f.until_ms {
             add("at", "<", Bind::I(u));
+        }
+        if let Some(b) = f.before_seq {
+            add("seq", "<", Bind::I(to_i64(b)));
         }
         binds.push(Bind::I(f.limit.max(1)));
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${}", binds.len()));
@@ -561,9 +620,95 @@ impl Store {
             };
         }
         let rows = q.fetch_all(&self.pool).await?;
-        let mut out: Vec<StoredRecord> = rows.iter().map(stored_from_row).collect::<Result<_>>()?;
-        out.reverse();
-        Ok(out)
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    /// Record `seq`, if it is stored.
+    pub async fn audit_record(&self, seq: u64) -> Result<Option<StoredRecord>> {
+        let row = sqlx::query("SELECT * FROM audit_records WHERE seq = $1")
+            .bind(to_i64(seq))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stored_from_row).transpose()
+    }
+
+    /// The oldest checkpoint at or after `seq`: the one that covers record `seq`.
+    pub async fn audit_checkpoint_at_or_after(&self, seq: u64) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query("SELECT * FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1")
+            .bind(to_i64(seq))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    /// MCP tool calls (records of kind `call`: every `tools/call` at `/mcp`,
+    /// whatever its verdict) per agent and UTC day since `since_ms`:
+    /// (agent, day number since the epoch, count).
+    pub async fn audit_calls_per_day(&self, since_ms: i64, agent: Option<&str>) -> Result<Vec<(String, i64, i64)>> {
+        let sql = "SELECT agent, CAST(at / 86400000 AS BIGINT) AS d, CAST(COUNT(*) AS BIGINT) AS n \
+                   FROM audit_records WHERE kind = 'call' AND at >= $1 AND ($2 = '' OR agent = $2) \
+                   GROUP BY agent, CAST(at / 86400000 AS BIGINT) ORDER BY agent, d";
+        let rows = sqlx::query(sql).bind(since_ms).bind(agent.unwrap_or("")).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("agent")?, r.try_get("d")?, r.try_get("n")?))).collect()
+    }
+
+    /// Writes a verifiable export segment (the JSON Lines format of
+    /// [`warden_audit::export`]) to `w`: from right after the checkpoint before
+    /// the first record at or after `since_ms` (else from the oldest record
+    /// kept) to the checkpoint covering the last record before `until_ms`
+    /// (else the newest checkpoint). A segment starts and ends on checkpoints,
+    /// so it may hold a few records outside the range; it verifies offline
+    /// with only the public key (`warden audit verify --file`). Sign a fresh
+    /// checkpoint over the head first, or the newest records are left out.
+    pub async fn export_audit<W: std::io::Write>(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        w: &mut W,
+    ) -> std::result::Result<ExportSummary, ExportError> {
+        use warden_audit::export::{checkpoint_line, header_line, record_line};
+        let head = self.audit_head().await?;
+        let newest = self.audit_checkpoint_at_or_before(head.seq).await?.ok_or(ExportError::NoCheckpoint)?;
+        let end = match until_ms {
+            None => newest,
+            Some(u) => {
+                let last = self.audit_last_before(u).await?.ok_or(ExportError::NothingBefore)?;
+                match self.audit_checkpoint_at_or_after(last).await? {
+                    Some(cp) if cp.seq <= newest.seq => cp,
+                    _ => newest,
+                }
+            }
+        };
+        // Start right after a checkpoint, so the segment verifies on its own.
+        let wanted = match since_ms {
+            Some(s) => self.audit_first_since(s).await?.unwrap_or(end.seq + 1),
+            None => 1,
+        };
+        let first_kept = self.audit_page(0, 1).await?.first().map_or(end.seq + 1, |r| r.seq);
+        let from = wanted.max(first_kept).min(end.seq + 1);
+        let anchor = if from > 1 { self.audit_checkpoint_at_or_before(from - 1).await? } else { None };
+        let start = anchor.as_ref().map_or(1, |a| a.seq + 1);
+        if start > 1 && anchor.is_none() {
+            return Err(ExportError::Unanchored(from));
+        }
+        writeln!(w, "{}", header_line(&format_ms(warden_core::time::now_ms()), start, end.seq, anchor.as_ref()))?;
+        let mut after = start - 1;
+        let mut n = 0u64;
+        while after < end.seq {
+            let page = self.audit_page(after, 2000).await?;
+            let Some(last) = page.last().map(|r| r.seq.min(end.seq)) else { break };
+            let cps = self.audit_checkpoints(after + 1, last).await?;
+            for r in page.iter().filter(|r| r.seq <= end.seq) {
+                writeln!(w, "{}", record_line(&r.body, &r.hash))?;
+                n += 1;
+                if let Some(cp) = cps.iter().find(|c| c.seq == r.seq) {
+                    writeln!(w, "{}", checkpoint_line(cp))?;
+                }
+            }
+            after = last;
+        }
+        w.flush()?;
+        Ok(ExportSummary { first_seq: start, last_seq: end.seq, records: n })
     }
 
     /// Usage per `by` (`agent`, `tool` or `model`) from the audit records of agents' requests.

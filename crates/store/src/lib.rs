@@ -25,7 +25,7 @@ pub mod console;
 pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
-pub use audit::{AuditFilter, AuditHead, StoredRecord, UsageRow};
+pub use audit::{AuditFilter, AuditHead, ExportError, ExportSummary, StoredRecord, UsageRow};
 pub use console::{ApprovalFacets, ApprovalFilter, ConsoleSession};
 pub use secrets::{CredentialUse, CredentialValue, SecretMeta};
 

@@ -79,6 +79,7 @@ async fn approval_scenarios(store: &Store) {
     store.heartbeat("dead", 1_000).await.unwrap();
     store.heartbeat("alive", 20_000).await.unwrap();
     assert_eq!(store.replica_seen_at("alive").await.unwrap(), Some(20_000));
+    assert_eq!(store.replicas().await.unwrap(), vec![("alive".to_string(), 20_000), ("dead".to_string(), 1_000)]);
     assert_eq!(store.sweep_orphaned_approvals("me", 5_000, now).await.unwrap(), 2);
     let s3 = store.approval("apr_3").await.unwrap().unwrap();
     assert_eq!(s3.status, ApprovalStatus::Interrupted);
@@ -311,6 +312,54 @@ async fn audit_scenarios(store: &Store, replica: &Store) {
     let o = usage.iter().find(|u| u.key == "old-bot").unwrap();
     assert_eq!((o.requests, o.denials), (10, 5));
     assert!(store.audit_usage("nonsense", 0, now).await.is_err());
+
+    // Newest first, keyset paging by seq.
+    let newest = |f: AuditFilter| async move { store.audit_query_newest(&f).await.unwrap() };
+    let calls = AuditFilter { since_ms: Some(now - 1000), kind: Some("call".into()), ..Default::default() };
+    let page1 = newest(AuditFilter { limit: 15, ..calls.clone() }).await;
+    assert_eq!(page1.len(), 15);
+    assert_eq!(page1[0].seq, head.seq);
+    assert!(page1.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    let page2 = newest(AuditFilter { limit: 100, before_seq: Some(page1[14].seq), ..calls.clone() }).await;
+    assert_eq!(page2.len(), 25);
+    assert!(page2[0].seq < page1[14].seq);
+    // The tier is read from the body (it has no column of its own).
+    let mut tiered = vec![warden_audit::Record { tier: "high".into(), ..audit_record("tier-bot", "allow", now) }];
+    store.append_audit(&mut tiered).await.unwrap();
+    let high = newest(AuditFilter { tier: Some("high".into()), limit: 100, ..Default::default() }).await;
+    assert_eq!(high.iter().map(|r| r.seq).collect::<Vec<_>>(), [tiered[0].seq]);
+    let odd = AuditFilter { tier: Some("x'; DROP TABLE audit_records; --".into()), limit: 10, ..Default::default() };
+    assert!(newest(odd).await.is_empty());
+    // One record, and the checkpoint covering it.
+    let one = store.audit_record(start.seq + 3).await.unwrap().unwrap();
+    assert_eq!((one.seq, one.body["seq"].as_u64()), (start.seq + 3, Some(start.seq + 3)));
+    assert!(store.audit_record(head.seq + 1000).await.unwrap().is_none());
+    assert_eq!(store.audit_checkpoint_at_or_after(start.seq + 1).await.unwrap().unwrap().seq, start.seq + 10);
+    assert!(store.audit_checkpoint_at_or_after(head.seq + 1).await.unwrap().is_none());
+    // MCP calls per agent and day.
+    let per_day = store.audit_calls_per_day(old - 1000, Some("old-bot")).await.unwrap();
+    assert_eq!(per_day, vec![("old-bot".to_string(), old / 86_400_000, 10)]);
+    let all_days = store.audit_calls_per_day(now - 1000, None).await.unwrap();
+    assert_eq!(all_days.iter().map(|r| r.2).sum::<i64>(), 41);
+    // Exports verify offline with the public key alone, whole or in part.
+    let keys_ref = &keys;
+    let export = |since: Option<i64>, until: Option<i64>| async move {
+        let mut buf = Vec::new();
+        let s = store.export_audit(since, until, &mut buf).await.unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let r = warden_audit::export::verify_export(&text, keys_ref);
+        assert!(r.ok(), "{since:?}..{until:?}: {r:?}\n{text}");
+        s
+    };
+    let whole = export(None, None).await;
+    assert_eq!((whole.first_seq, whole.last_seq, whole.records), (1, head.seq, head.seq));
+    // From the checkpoint before the first record since `now` (inventory records may share its millisecond).
+    let recent = export(Some(now), None).await;
+    assert!(recent.first_seq == start.seq + 11 || recent.first_seq == 1, "{recent:?}");
+    assert_eq!(recent.last_seq, head.seq);
+    let early = export(None, Some(old + 1)).await;
+    assert_eq!((early.first_seq, early.last_seq), (1, start.seq + 10));
+    assert!(matches!(store.export_audit(None, Some(0), &mut Vec::new()).await, Err(ExportError::NothingBefore)));
 
     // Retention keeps the chain verifiable from the anchoring checkpoint.
     let pruned = store.prune_audit(now - 86_400_000).await.unwrap();

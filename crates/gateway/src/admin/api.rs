@@ -26,6 +26,7 @@ use crate::admin::actions::{self, DecisionInput};
 pub use crate::admin::error::ApiError;
 use crate::admin::inventory::{self, ApplyDoc, ControlError, Lifecycle};
 use crate::admin::principal::{self, Door};
+use crate::admin::{health, policy_view, records, usage};
 use crate::http::{header_str, json_response};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -59,6 +60,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/approvals/{id}/deny"),
     ("post", "/api/v1/decide"),
     ("post", "/api/v1/decide/outcome"),
+    ("get", "/api/v1/audit/records"),
+    ("get", "/api/v1/audit/records/{seq}"),
+    ("post", "/api/v1/audit/verify"),
+    ("get", "/api/v1/audit/export"),
+    ("get", "/api/v1/policy"),
+    ("post", "/api/v1/policy/explain"),
+    ("get", "/api/v1/usage"),
+    ("get", "/api/v1/health"),
 ];
 
 type ApiResult = Result<Response, ApiError>;
@@ -506,6 +515,126 @@ async fn decide_approval(gw: &Arc<Gateway>, h: &HeaderMap, id: &str, body: &[u8]
     let b: DecisionInput = if body.is_empty() { DecisionInput::default() } else { parse_json(h, body)? };
     let (a, grant) = actions::decide_approval(gw, &p, Door::Api, id, approve, &b).await?;
     ok(json!({"approval": a, "grant": grant}))
+}
+
+/// Refuses query parameters other than `known`.
+fn only_params(q: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match q.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::field(k, format!("unknown parameter {k:?}; use {}", known.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// An instant given as milliseconds since the epoch or as RFC 3339.
+fn instant_param(q: &HashMap<String, String>, field: &str) -> Result<Option<i64>, ApiError> {
+    let Some(v) = q.get(field).map(|v| v.trim()) else { return Ok(None) };
+    if let Ok(ms) = v.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    warden_audit::record::parse_ms(v).map(Some).ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!("{v:?} is not an RFC 3339 instant (2025-01-31T12:00:00Z) or milliseconds since the epoch"),
+        )
+    })
+}
+
+fn number_param<T: std::str::FromStr>(q: &HashMap<String, String>, field: &str) -> Result<Option<T>, ApiError> {
+    match q.get(field) {
+        None => Ok(None),
+        Some(v) => {
+            v.trim().parse().map(Some).map_err(|_| ApiError::field(field, format!("{v:?} is not a whole number")))
+        }
+    }
+}
+
+const RECORD_PARAMS: &[&str] = &["agent", "tool", "verdict", "tier", "kind", "since", "until", "before", "limit"];
+
+pub(crate) async fn audit_records(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    admin(&gw, &h, Role::Auditor).await?;
+    only_params(&q, RECORD_PARAMS)?;
+    let limit = number_param::<usize>(&q, "limit")?.unwrap_or(100);
+    if !(1..=records::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field("limit", format!("between 1 and {}", records::MAX_PAGE)));
+    }
+    let text = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let rq = records::RecordQuery {
+        agent: text("agent"),
+        tool: text("tool"),
+        verdict: text("verdict"),
+        tier: text("tier"),
+        kind: text("kind"),
+        since_ms: instant_param(&q, "since")?,
+        until_ms: instant_param(&q, "until")?,
+        before_seq: number_param(&q, "before")?,
+        limit,
+    };
+    ok(json!(records::query(&gw, &rq).await?))
+}
+
+pub(crate) async fn audit_record(State(gw): State<Arc<Gateway>>, h: HeaderMap, Path(seq): Path<String>) -> ApiResult {
+    admin(&gw, &h, Role::Auditor).await?;
+    let seq: u64 = seq.parse().map_err(|_| ApiError::field("seq", format!("{seq:?} is not a record number")))?;
+    ok(json!(records::record(&gw, seq).await?))
+}
+
+pub(crate) async fn audit_verify(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+    admin(&gw, &h, Role::Auditor).await?;
+    ok(json!(records::verify(&gw).await?))
+}
+
+pub(crate) async fn audit_export(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    admin(&gw, &h, Role::Auditor).await?;
+    only_params(&q, &["since", "until"])?;
+    let (since, until) = (instant_param(&q, "since")?, instant_param(&q, "until")?);
+    let body = records::export(&gw, since, until).await?;
+    let stamp: String = warden_audit::record::format_ms(warden_core::time::now_ms())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut r = (StatusCode::OK, body).into_response();
+    let hs = r.headers_mut();
+    hs.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"warden-audit-{stamp}.jsonl\"")) {
+        hs.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+pub(crate) async fn policy_status(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    ok(json!(policy_view::status(&gw)))
+}
+
+pub(crate) async fn policy_explain(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    let input: policy_view::ExplainInput = parse_json(&h, &body)?;
+    ok(json!(policy_view::explain(&gw, &input)?))
+}
+
+pub(crate) async fn usage_view(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    only_params(&q, &["days", "agent"])?;
+    let days = number_param::<u32>(&q, "days")?.unwrap_or(7);
+    let agent = q.get("agent").map(String::as_str).filter(|a| !a.is_empty());
+    ok(json!(usage::usage(&gw, days, agent).await?))
+}
+
+pub(crate) async fn health_view(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    ok(json!(health::health(&gw).await))
 }
 
 #[cfg(test)]

@@ -7,15 +7,24 @@
 //! - [`inventory`]: inventory changes, one transaction each, and their publication;
 //! - [`report`]: the inventory report and `/metrics`;
 //! - [`oauth`]: `/oauth/token`, the key set and the `/.well-known` metadata;
-//! - [`probes`]: `/healthz` and `/readyz`.
+//! - [`probes`]: `/healthz` and `/readyz`;
+//! - read services the JSON API and the console share, each taking the
+//!   [`crate::Gateway`] and typed parameters and returning a typed view or an
+//!   [`error::ApiError`]: [`records`] (the audit trail), [`policy_view`],
+//!   [`usage`], [`health`];
+//!   ([`console::charts`] draws the usage charts).
 
 pub mod actions;
 pub mod api;
 pub mod console;
 pub mod decide;
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod oauth;
+pub mod policy_view;
 pub mod principal;
 pub mod probes;
+pub mod records;
 pub mod report;
+pub mod usage;

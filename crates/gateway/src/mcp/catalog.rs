@@ -39,7 +39,9 @@ impl Section {
         self.index.get(names::nfc_cow(exposed).as_ref()).map(|&i| &self.entries[i])
     }
 
-    fn push(&mut self, e: Entry, kind: &str, upstream_names: &[String], conflicts: &mut Vec<String>) {
+    /// Adds `e`; on a name collision leaves it out, reports it in `conflicts`
+    /// and returns the upstream that already exposes the name.
+    fn push(&mut self, e: Entry, kind: &str, upstream_names: &[String], conflicts: &mut Vec<String>) -> Option<usize> {
         if let Some(&prev) = self.index.get(&e.exposed) {
             let fix = if kind.starts_with("resource") {
                 "URIs are not prefixed; leave it out of one of them with `resources.exclude`"
@@ -50,10 +52,11 @@ impl Section {
                 "{kind} {:?} is exposed by both upstream {:?} and upstream {:?}; {fix}",
                 e.exposed, upstream_names[self.entries[prev].upstream], upstream_names[e.upstream]
             ));
-            return;
+            return Some(self.entries[prev].upstream);
         }
         self.index.insert(e.exposed.clone(), self.entries.len());
         self.entries.push(e);
+        None
     }
 }
 
@@ -65,6 +68,8 @@ pub struct Catalog {
     pub templates: Section,
     /// Name collisions found while merging (the later upstream's item is left out).
     pub conflicts: Vec<String>,
+    /// The tool collisions among them: (exposed name, upstream kept, upstream left out).
+    pub tool_collisions: Vec<(String, usize, usize)>,
     /// Which upstreams contributed (healthy and listed).
     pub present: Vec<bool>,
 }
@@ -90,7 +95,10 @@ impl Catalog {
             let prefix = prefixes[u].as_deref();
             for t in &l.tools {
                 if let Some(e) = named(u, prefix, t, "name") {
-                    c.tools.push(e, "tool", upstream_names, &mut c.conflicts);
+                    let name = e.exposed.clone();
+                    if let Some(kept) = c.tools.push(e, "tool", upstream_names, &mut c.conflicts) {
+                        c.tool_collisions.push((name, kept, u));
+                    }
                 }
             }
             for p in &l.prompts {
@@ -208,6 +216,7 @@ mod tests {
             c.conflicts
         );
         assert_eq!(c.tools.get("echo").unwrap().upstream, 0);
+        assert_eq!(c.tool_collisions, vec![("echo".to_string(), 0, 1)]);
     }
 
     #[test]

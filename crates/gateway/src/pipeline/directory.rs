@@ -100,6 +100,12 @@ impl Directory {
         self.keyring.load()
     }
 
+    /// The agent called `name` as calls see it: its inventory record when it
+    /// has one (team, labels, data access), else its config declaration.
+    pub fn agent(&self, name: &str) -> Option<Arc<Agent>> {
+        self.live.load().by_name.get(name).map(|a| a.agent.clone()).or_else(|| self.statics.declared(name))
+    }
+
     pub fn holds_static_token(&self, name: &str) -> bool {
         self.statics.holds_static_token(name)
     }

@@ -22,6 +22,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod charts;
 pub mod page;
 pub mod session;
 
