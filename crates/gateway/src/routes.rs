@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::routing::{delete, get, post};
 
 use crate::Gateway;
-use crate::admin::console::{self, agents as c_agents, approvals as c_approvals, page, session};
+use crate::admin::console::{
+    self, agents as c_agents, approvals as c_approvals, audit as c_audit, page, session, views,
+};
 use crate::admin::{api, decide, oauth, probes, report};
 use crate::llm::proxy;
 use crate::mcp;
@@ -100,6 +102,13 @@ fn console_routes() -> Router<Arc<Gateway>> {
         .route("/agents", get(c_agents::list))
         .route("/agents/{name}", get(c_agents::detail))
         .route("/agents/{name}/{op}", post(c_agents::act))
+        .route("/audit", get(c_audit::list))
+        .route("/audit/verify", post(c_audit::verify))
+        .route("/audit/export", get(c_audit::export))
+        .route("/audit/{seq}", get(c_audit::record))
+        .route("/policy", get(views::policy))
+        .route("/usage", get(views::usage))
+        .route("/health", get(views::health))
 }
 
 async fn console_home(State(gw): State<Arc<Gateway>>) -> axum::response::Response {

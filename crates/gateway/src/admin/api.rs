@@ -526,8 +526,16 @@ fn only_params(q: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiErr
 }
 
 /// An instant given as milliseconds since the epoch or as RFC 3339.
-fn instant_param(q: &HashMap<String, String>, field: &str) -> Result<Option<i64>, ApiError> {
-    let Some(v) = q.get(field).map(|v| v.trim()) else { return Ok(None) };
+/// An HTML `datetime-local` value (`2025-01-31T12:00`) is read as UTC.
+pub(crate) fn instant_param(q: &HashMap<String, String>, field: &str) -> Result<Option<i64>, ApiError> {
+    let Some(v) = q.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let local;
+    let v = if v.len() == 16 && v.as_bytes()[10] == b'T' {
+        local = format!("{v}:00Z");
+        local.as_str()
+    } else {
+        v
+    };
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(Some(ms));
     }

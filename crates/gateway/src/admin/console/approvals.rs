@@ -110,7 +110,12 @@ pub async fn list(
     uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let u = match session::for_page(&gw, &h, &uri).await {
+    let refresh = q.get("partial").map(String::as_str) == Some("rows");
+    let u = match if refresh {
+        session::for_refresh(&gw, &h, &uri).await
+    } else {
+        session::for_page(&gw, &h, &uri).await
+    } {
         Ok(u) => u,
         Err(r) => return r,
     };

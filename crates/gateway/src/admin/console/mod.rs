@@ -18,13 +18,16 @@
 //!
 //! Files: [`session`] (cookies, sessions, CSRF, sign-in and sign-out,
 //! OpenID Connect), [`page`] (rendering, headers, forms), one file per page
-//! family: [`approvals`], [`agents`].
+//! family: [`approvals`], [`agents`], [`audit`], [`views`] (policy, usage,
+//! health); [`charts`] draws inline SVG on the server.
 
 pub mod agents;
 pub mod approvals;
+pub mod audit;
 pub mod charts;
 pub mod page;
 pub mod session;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -89,6 +89,12 @@ fn set_cookie(gw: &Gateway, name: &str, value: &str, max_age: i64) -> HeaderValu
 
 /// The signed-in user of this request, if any (touching the session).
 pub async fn current(gw: &Gateway, h: &HeaderMap) -> Result<Option<User>, ApiError> {
+    lookup(gw, h, true).await
+}
+
+/// `touch`: whether this request counts as activity. The approvals page's
+/// live refresh does not, so an open tab does not keep a session alive.
+async fn lookup(gw: &Gateway, h: &HeaderMap, touch: bool) -> Result<Option<User>, ApiError> {
     let Some(raw) = cookie(h, gw.console.session_cookie()) else { return Ok(None) };
     let now = now_ms();
     let idle = gw.console.idle.as_millis() as i64;
@@ -97,7 +103,7 @@ pub async fn current(gw: &Gateway, h: &HeaderMap) -> Result<Option<User>, ApiErr
     let p: Principal = serde_json::from_value(s.principal.clone())
         .map_err(|e| ApiError::store(warden_store::StoreError::Corrupt(format!("console session: {e}"))))?;
     // Refresh the idle clock, but not on every request: at most every quarter of the idle time (≤ 10 s).
-    if now - s.last_seen_ms > (idle / 4).min(10_000) {
+    if touch && now - s.last_seen_ms > (idle / 4).min(10_000) {
         gw.store.touch_console_session(&id, now).await?;
     }
     // A revoked admin token ends the sessions it opened.
@@ -113,7 +119,16 @@ pub async fn current(gw: &Gateway, h: &HeaderMap) -> Result<Option<User>, ApiErr
 
 /// The user of a page request; otherwise a redirect to the sign-in page that comes back here.
 pub async fn for_page(gw: &Gateway, h: &HeaderMap, uri: &Uri) -> Result<User, Response> {
-    match current(gw, h).await {
+    page_user(gw, h, uri, true).await
+}
+
+/// As [`for_page`], for a background refresh that is not the user's activity.
+pub async fn for_refresh(gw: &Gateway, h: &HeaderMap, uri: &Uri) -> Result<User, Response> {
+    page_user(gw, h, uri, false).await
+}
+
+async fn page_user(gw: &Gateway, h: &HeaderMap, uri: &Uri, touch: bool) -> Result<User, Response> {
+    match lookup(gw, h, touch).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => {
             let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
@@ -479,7 +494,8 @@ pub async fn logout(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -
         return page::error(&gw, None, &ApiError::store(e));
     }
     audit_signin(&gw, Some(&user.p), "console/sign-out", "allow", "logout").await;
-    let after = format!("{}/login?out=1", gw.console.public_base);
+    // Registered at the IdP exactly as `<console>/login` (no query).
+    let after = format!("{}/login", gw.console.public_base);
     let mut to = format!("{}/login?out=1", gw.console.base);
     if let (Some(oidc), Some(t)) = (&gw.console.oidc, id_token.as_deref())
         && let Ok(provider) = oidc.provider(&gw).await
