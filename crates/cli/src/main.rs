@@ -570,6 +570,7 @@ Kill switch (admin token for this demo run: {admin_token}):
 Human approval: the destructive tool delete_file is held until someone decides:
   WARDEN_ADMIN_TOKEN={admin_token} warden approvals list
   WARDEN_ADMIN_TOKEN={admin_token} warden approvals approve apr_… --comment "ok"
+  or in the web console: http://{addr}/console (sign in with the admin token above)
 
 OpenClaw: models, MCP tools and built-in tools through Warden (the same as
 `warden openclaw config --agent demo-bot`). Start OpenClaw with

@@ -113,12 +113,14 @@ pub(crate) async fn holder_alive(gw: &Gateway, a: &Approval) -> bool {
 }
 
 /// The two webhook payloads.
-pub fn webhook_payload(format: WebhookFormat, a: &Approval, link: Option<&str>) -> Value {
+/// `link`: the approval in the admin API; `page`: its console page, where a human decides.
+pub fn webhook_payload(format: WebhookFormat, a: &Approval, link: Option<&str>, page: Option<&str>) -> Value {
     match format {
         WebhookFormat::Json => json!({
             "event": "approval.requested",
             "approval": a,
             "decide": link,
+            "console": page,
         }),
         WebhookFormat::Slack => {
             let args = serde_json::to_string_pretty(&a.arguments).unwrap_or_default();
@@ -129,6 +131,9 @@ pub fn webhook_payload(format: WebhookFormat, a: &Approval, link: Option<&str>) 
             );
             if let Some(g) = &a.approvers {
                 header.push_str(&format!(" — approver group *{g}*"));
+            }
+            if let Some(p) = page {
+                header.push_str(&format!("\n<{p}|Open in the Warden console to decide>"));
             }
             json!({
                 "text": format!("Approval needed: {} wants to run {} ({} tier, rule {})", a.agent, a.tool, a.tier, a.rule),
@@ -152,7 +157,8 @@ pub(crate) fn announce(gw: &Arc<Gateway>, hooks: &[WebhookSpec], a: &Approval) {
         let gw = gw.clone();
         let hook = hook.clone();
         let link = gw.public_url.as_ref().map(|u| format!("{u}/api/v1/approvals/{}", a.id));
-        let body = webhook_payload(hook.format, a, link.as_deref()).to_string();
+        let page = gw.console.approval_link(&a.id);
+        let body = webhook_payload(hook.format, a, link.as_deref(), page.as_deref()).to_string();
         tokio::spawn(async move {
             for attempt in 0..3u32 {
                 let mut rb = gw
@@ -178,5 +184,45 @@ pub(crate) fn announce(gw: &Arc<Gateway>, hooks: &[WebhookSpec], a: &Approval) {
             }
             gw.approvals.webhook_failures.fetch_add(1, Ordering::Relaxed);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_link_to_the_console_page() {
+        let a: Approval = Approval {
+            id: "apr_1".into(),
+            status: ApprovalStatus::Pending,
+            agent: "pay-bot".into(),
+            owner: "o@example.com".into(),
+            team: "payments".into(),
+            tool: "delete_file".into(),
+            arguments: json!({}),
+            args_digest: "d".into(),
+            tier: "high".into(),
+            rule: "r".into(),
+            reason: "why".into(),
+            approvers: None,
+            trace_id: "t".into(),
+            entry: "mcp".into(),
+            session_id: None,
+            created_at: Timestamp(1),
+            expires_at: Timestamp(2),
+            decided_by: None,
+            decided_at: None,
+            comment: None,
+            holder: "h".into(),
+            outcome: None,
+        };
+        let page = "https://w.example/console/approvals/apr_1";
+        let j = webhook_payload(WebhookFormat::Json, &a, Some("https://w.example/api/v1/approvals/apr_1"), Some(page));
+        assert_eq!(j["console"], page);
+        let s = webhook_payload(WebhookFormat::Slack, &a, None, Some(page)).to_string();
+        assert!(s.contains(page), "{s}");
+        let s = webhook_payload(WebhookFormat::Slack, &a, None, None).to_string();
+        assert!(!s.contains("console"), "{s}");
     }
 }
