@@ -572,6 +572,7 @@ pub async fn serve(
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));
     let console_prune = tokio::spawn(admin::console::session::prune(gw.clone()));
+    let decisions = tokio::spawn(approvals::watch_decisions(gw.clone()));
     let reaper = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -642,6 +643,7 @@ pub async fn serve(
     policy_watch.abort();
     approvals.abort();
     console_prune.abort();
+    decisions.abort();
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())

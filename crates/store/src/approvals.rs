@@ -225,6 +225,29 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The current status of each of `ids` that is no longer pending (one
+    /// query for many ids; a holder polls its held calls with it).
+    pub async fn decided_among(&self, ids: &[String]) -> Result<Vec<(String, ApprovalStatus)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            // Safe: only `$n` placeholders are formatted in; the ids are bound.
+            let sql =
+                format!("SELECT id, status FROM approvals WHERE status <> 'pending' AND id IN ({})", ph.join(", "));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let st: String = row.try_get("status")?;
+                let st =
+                    ApprovalStatus::parse(&st).ok_or_else(|| StoreError::Corrupt(format!("approval status {st}")))?;
+                out.push((row.try_get("id")?, st));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records what became of the call after its decision (once).
     pub async fn set_approval_outcome(&self, id: &str, outcome: &str) -> Result<()> {
         sqlx::query("UPDATE approvals SET outcome = $1 WHERE id = $2 AND outcome IS NULL")

@@ -58,6 +58,9 @@ async fn approval_scenarios(store: &Store) {
         store.decide_approval("apr_1", ApprovalStatus::Approved, Some("human"), Some("ok"), now, true).await.unwrap()
     );
     assert!(!store.decide_approval("apr_1", ApprovalStatus::Denied, Some("other"), None, now, true).await.unwrap());
+    let ids = vec!["apr_1".to_string(), "apr_missing".to_string()];
+    assert_eq!(store.decided_among(&ids).await.unwrap(), vec![("apr_1".to_string(), ApprovalStatus::Approved)]);
+    assert!(store.decided_among(&[]).await.unwrap().is_empty());
     let got = store.approval("apr_1").await.unwrap().unwrap();
     assert_eq!(
         (got.status, got.decided_by.as_deref(), got.comment.as_deref()),

@@ -2,7 +2,7 @@
 //! approval (so it survives restarts and every replica can list and decide
 //! it); the replica holding the call waits on it here. A decision made on
 //! this replica wakes the holder at once; one made on another replica is seen
-//! within one store poll. Replicas beat a heartbeat into the store, so an
+//! within [`DECISION_POLL`] (one query for all the calls a replica holds). Replicas beat a heartbeat into the store, so an
 //! approval whose holder died is marked honestly (`interrupted`, "gateway
 //! restarted") instead of staying pending forever.
 
@@ -85,13 +85,6 @@ pub(crate) async fn follow(gw: Arc<Gateway>) {
         if let Err(e) = gw.store.heartbeat(&gw.approvals.replica, now_ms()).await {
             tracing::warn!(error = %e, "heartbeat failed");
         }
-        for id in gw.approvals.held_ids() {
-            if let Ok(Some(a)) = gw.store.approval(&id).await
-                && a.status != ApprovalStatus::Pending
-            {
-                gw.approvals.notify(&id, a.status);
-            }
-        }
         if n % 5 == 1 {
             let stale = now_ms() - stale_after(gw.store_poll).as_millis() as i64;
             match gw.store.sweep_orphaned_approvals(&gw.approvals.replica, stale, Timestamp::now()).await {
@@ -99,6 +92,32 @@ pub(crate) async fn follow(gw: Arc<Gateway>) {
                 Ok(k) => tracing::warn!(approvals = k, "approvals held by a stopped gateway marked interrupted"),
                 Err(e) => tracing::warn!(error = %e, "approval sweep failed"),
             }
+        }
+    }
+}
+
+/// How often a replica holding calls looks for decisions made on other
+/// replicas: a human's approval on any replica releases the call within
+/// about this long. One query for all held calls, and none while nothing is held.
+pub(crate) const DECISION_POLL: Duration = Duration::from_millis(50);
+
+/// Releases held calls decided on another replica.
+pub(crate) async fn watch_decisions(gw: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(DECISION_POLL.min(gw.store_poll));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let held = gw.approvals.held_ids();
+        if held.is_empty() {
+            continue;
+        }
+        match gw.store.decided_among(&held).await {
+            Ok(decided) => {
+                for (id, status) in decided {
+                    gw.approvals.notify(&id, status);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading decisions for held calls failed"),
         }
     }
 }
