@@ -20,9 +20,11 @@
 //! Other harnesses: `warden-bench ttft` (streaming time to first token,
 //! `ttft.rs`), `warden-bench propose` (the model door's policy stage on
 //! allowed proposed calls, `propose.rs`) and `warden-bench append` (the
-//! durable audit append alone, `append.rs`).
+//! durable audit append alone, `append.rs`) and `warden-bench console` (the
+//! web console's pages and approval release, `console.rs`).
 
 mod append;
+mod console;
 mod passthrough;
 mod propose;
 mod ttft;
@@ -360,6 +362,10 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("propose") {
         let a = propose::ProposeArgs::parse_from(argv[1..].iter());
         return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(propose::run(a));
+    }
+    if argv.get(1).map(String::as_str) == Some("console") {
+        let a = console::ConsoleArgs::parse_from(argv[1..].iter());
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(console::run(a));
     }
     if argv.get(1).map(String::as_str) == Some("ttft") {
         let a = ttft::TtftArgs::parse_from(argv[1..].iter());

@@ -475,7 +475,11 @@ pub struct UpstreamView<'a> {
 /// plus the declared extras. When an upstream's catalog is unknown, an allow
 /// pattern whose literal head falls under the upstream's prefix counts.
 pub fn connected_systems(spec: &AgentSpec, upstreams: &[UpstreamView<'_>]) -> Vec<String> {
-    let rules = spec.access_rules();
+    connected_systems_with(spec, &spec.access_rules(), upstreams)
+}
+
+/// [`connected_systems`] with the spec's access rules already compiled.
+pub fn connected_systems_with(spec: &AgentSpec, rules: &AccessRules, upstreams: &[UpstreamView<'_>]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for u in upstreams {
         let reachable = match u.tools {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use warden_core::inventory::{
     AgentRecord, AgentSpec, FieldChange, FieldError, SeparationException, Status, UpstreamView, check_separation,
-    connected_systems, diff,
+    connected_systems, connected_systems_with, diff,
 };
 use warden_core::time::{Timestamp, now_ms};
 use warden_store::{Change, SecretUpdate, StoreError};
@@ -479,18 +479,38 @@ pub async fn apply(
 
 /// The upstream systems an agent reaches through Warden plus its declared extras.
 pub fn systems_of(gw: &Gateway, spec: &AgentSpec) -> Vec<String> {
-    let cat = gw.catalog.load();
-    let tools: Vec<Vec<String>> = (0..gw.upstreams.len()).map(|i| cat.tool_names_of(i)).collect();
-    let healthy: Vec<bool> = (0..gw.upstreams.len()).map(|i| cat.has_upstream(i)).collect();
-    let views: Vec<UpstreamView<'_>> = gw
-        .upstream_names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| UpstreamView {
-            name,
-            prefix: gw.prefixes[i].as_deref(),
-            tools: healthy[i].then_some(tools[i].as_slice()),
-        })
-        .collect();
-    connected_systems(spec, &views)
+    Systems::of(gw).reached(gw, spec)
+}
+
+/// The upstreams' tool lists, read once for many agents.
+pub struct Systems {
+    tools: Vec<Option<Vec<String>>>,
+}
+
+impl Systems {
+    pub fn of(gw: &Gateway) -> Systems {
+        let cat = gw.catalog.load();
+        Systems { tools: (0..gw.upstreams.len()).map(|i| cat.has_upstream(i).then(|| cat.tool_names_of(i))).collect() }
+    }
+
+    /// The systems `spec` reaches. Its compiled access rules are taken from the
+    /// live directory when the spec there is the same one (compiling the globs
+    /// is most of the cost), else compiled here.
+    pub fn reached(&self, gw: &Gateway, spec: &AgentSpec) -> Vec<String> {
+        let views: Vec<UpstreamView<'_>> = gw
+            .upstream_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| UpstreamView {
+                name,
+                prefix: gw.prefixes[i].as_deref(),
+                tools: self.tools.get(i).and_then(|t| t.as_deref()),
+            })
+            .collect();
+        let live = gw.directory.live();
+        match live.by_name.get(&spec.name).filter(|a| a.record.spec == *spec) {
+            Some(a) => connected_systems_with(spec, &a.agent.access, &views),
+            None => connected_systems(spec, &views),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use warden_core::inventory::{SeparationException, Status, check_separation};
+use warden_core::inventory::{AgentRecord, SeparationException, Status, check_separation};
 use warden_core::time::Timestamp;
 use warden_store::{Backend, StoreError};
 
@@ -47,23 +47,43 @@ pub struct Report {
     pub expired_exceptions: Vec<SeparationException>,
 }
 
-pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
-    let now = Timestamp::now();
-    let exceptions = gw.store.exceptions().await?;
-    let store_name = match gw.store.backend {
-        Backend::Sqlite => "Warden store (SQLite)",
-        Backend::Postgres => "Warden store (PostgreSQL)",
-    };
-    let ttl = gw.directory.settings().ttl_secs;
-    let mut agents = Vec::new();
-    for r in gw.store.agents().await? {
-        let s = &r.spec;
+/// What every row of the report shares: read once, then used for each bot.
+pub struct Context {
+    pub now: Timestamp,
+    exceptions: Vec<SeparationException>,
+    store_name: &'static str,
+    ttl: i64,
+    systems: crate::admin::inventory::Systems,
+}
+
+impl Context {
+    pub async fn load(gw: &Gateway) -> Result<Context, StoreError> {
+        Ok(Context {
+            now: Timestamp::now(),
+            exceptions: gw.store.exceptions().await?,
+            store_name: match gw.store.backend {
+                Backend::Sqlite => "Warden store (SQLite)",
+                Backend::Postgres => "Warden store (PostgreSQL)",
+            },
+            ttl: gw.directory.settings().ttl_secs,
+            systems: crate::admin::inventory::Systems::of(gw),
+        })
+    }
+
+    /// The systems a bot reaches (see [`crate::admin::inventory::Systems`]).
+    pub fn systems(&self, gw: &Gateway, r: &AgentRecord) -> Vec<String> {
+        self.systems.reached(gw, &r.spec)
+    }
+
+    /// One bot's row.
+    pub fn row(&self, gw: &Gateway, r: &AgentRecord) -> ReportRow {
+        let (s, now, store_name, exceptions) = (&r.spec, self.now, self.store_name, &self.exceptions);
         let mut credentials = Vec::new();
         if r.has_client_secret {
             credentials.push(format!("OAuth client secret (argon2id hash in {store_name})"));
         }
         if r.status == Status::Active {
-            credentials.push(format!("Warden-issued access tokens (EdDSA JWT, {ttl} s TTL)"));
+            credentials.push(format!("Warden-issued access tokens (EdDSA JWT, {} s TTL)", self.ttl));
         }
         if gw.directory.holds_static_token(&s.name) {
             credentials.push("static bearer token (SHA-256 in the config file; less safe, no expiry)".into());
@@ -75,7 +95,7 @@ pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
         let separation = if !s.needs_separation_exception() {
             "not needed".to_string()
         } else {
-            match check_separation(s, &exceptions, now) {
+            match check_separation(s, exceptions, now) {
                 Ok(()) => {
                     let ex = exceptions.iter().find(|e| e.agent == s.name && e.covers(s, now).is_ok());
                     ex.map(|e| format!("covered by {} until {}", e.name, e.expires)).unwrap_or_default()
@@ -90,13 +110,13 @@ pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
         if !s.runtime.deletion_procedure.is_empty() {
             let _ = write!(revocation, "; deletion: {}", s.runtime.deletion_procedure);
         }
-        agents.push(ReportRow {
+        ReportRow {
             name: s.name.clone(),
             status: r.status,
             owner: s.owner.clone(),
             team: s.team.clone(),
             purpose: s.purpose.clone(),
-            systems: crate::admin::inventory::systems_of(gw, s),
+            systems: self.systems(gw, r),
             credentials,
             credential_storage: storage.join("; "),
             revocation,
@@ -106,10 +126,15 @@ pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
             last_review: r.last_review,
             review_due: r.review_due(),
             review_overdue: r.review_overdue(now),
-        });
+        }
     }
-    let expired_exceptions = exceptions.into_iter().filter(|e| e.expired(now)).collect();
-    Ok(Report { generated_at: now, agents, expired_exceptions })
+}
+
+pub async fn rows(gw: &Gateway) -> Result<Report, StoreError> {
+    let ctx = Context::load(gw).await?;
+    let agents = gw.store.agents().await?.iter().map(|r| ctx.row(gw, r)).collect();
+    let expired_exceptions = ctx.exceptions.into_iter().filter(|e| e.expired(ctx.now)).collect();
+    Ok(Report { generated_at: ctx.now, agents, expired_exceptions })
 }
 
 fn md_cell(s: &str) -> String {

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use warden_auth::roles::Role;
-use warden_core::inventory::Status;
+use warden_core::inventory::{AgentRecord, Status};
 
 use crate::Gateway;
 use crate::admin::actions;
@@ -69,10 +69,16 @@ struct ListPage {
     page_no: usize,
 }
 
-/// Does the row match the search words (name, owner, team, purpose, systems)?
-fn matches(r: &ReportRow, q: &str) -> bool {
-    let hay = format!("{} {} {} {} {}", r.name, r.owner, r.team, r.purpose, r.systems.join(" ")).to_lowercase();
-    q.split_whitespace().all(|w| hay.contains(&w.to_lowercase()))
+/// Does the bot match every search word (name, owner, team, purpose, systems)?
+/// The systems are worked out only when the other fields leave a word unmatched.
+fn matches(gw: &Gateway, ctx: &crate::admin::report::Context, r: &AgentRecord, words: &[String]) -> bool {
+    let s = &r.spec;
+    let hay = format!("{} {} {} {}", s.name, s.owner, s.team, s.purpose).to_lowercase();
+    if words.iter().all(|w| hay.contains(w.as_str())) {
+        return true;
+    }
+    let systems = ctx.systems(gw, r).join(" ").to_lowercase();
+    words.iter().all(|w| hay.contains(w.as_str()) || systems.contains(w.as_str()))
 }
 
 /// `GET /agents`: every bot, with filters (team, status, overdue) and search that survive paging.
@@ -112,20 +118,27 @@ async fn render_list(gw: &Gateway, c: Chrome, q: &HashMap<String, String>) -> Re
             .filter(|n| (1..=100_000).contains(n))
             .ok_or_else(|| ApiError::bad("page must be a number from 1"))?,
     };
-    let report = crate::admin::report::rows(gw).await?;
-    let mut teams: Vec<String> = report.agents.iter().map(|r| r.team.clone()).filter(|t| !t.is_empty()).collect();
+    // Filter the records this replica enforces (the live directory: local
+    // changes at once, other replicas' at their next notification or poll),
+    // then build report rows for one page only. With 10,000 bots, reading and
+    // parsing every record and a full report per request made this page slow.
+    let ctx = crate::admin::report::Context::load(gw).await?;
+    let live = gw.directory.live();
+    let mut records: Vec<&AgentRecord> = live.by_name.values().map(|a| &a.record).collect();
+    records.sort_unstable_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    let mut teams: Vec<String> = records.iter().map(|r| r.spec.team.clone()).filter(|t| !t.is_empty()).collect();
     teams.sort();
     teams.dedup();
-    let hits: Vec<&ReportRow> = report
-        .agents
-        .iter()
-        .filter(|r| team.is_empty() || r.team == team)
+    let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
+    let hits: Vec<&AgentRecord> = records
+        .into_iter()
+        .filter(|r| team.is_empty() || r.spec.team == team)
         .filter(|r| want.is_none_or(|s| r.status == s))
-        .filter(|r| !overdue || r.review_overdue)
-        .filter(|r| search.is_empty() || matches(r, &search))
+        .filter(|r| !overdue || r.review_overdue(ctx.now))
+        .filter(|r| words.is_empty() || matches(gw, &ctx, r, &words))
         .collect();
     let total = hits.len();
-    let rows = hits.iter().skip((page_no - 1) * PAGE).take(PAGE).map(|r| row(r)).collect();
+    let rows = hits.iter().skip((page_no - 1) * PAGE).take(PAGE).map(|r| row(&ctx.row(gw, r))).collect();
     let od = if overdue { "true" } else { "" };
     let link = |n: usize| {
         let n = n.to_string();
@@ -181,13 +194,11 @@ struct AgentPage {
     admin: bool,
 }
 
-async fn report_row(gw: &Gateway, name: &str) -> Result<ReportRow, ApiError> {
-    crate::admin::report::rows(gw)
-        .await?
-        .agents
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("agent {name:?} does not exist")))
+async fn report_row(gw: &Gateway, name: &str) -> Result<(AgentRecord, ReportRow), ApiError> {
+    let rec =
+        gw.store.agent(name).await?.ok_or_else(|| ApiError::not_found(format!("agent {name:?} does not exist")))?;
+    let row = crate::admin::report::Context::load(gw).await?.row(gw, &rec);
+    Ok((rec, row))
 }
 
 /// `GET /agents/{name}`.
@@ -204,9 +215,7 @@ pub async fn detail(State(gw): State<Arc<Gateway>>, h: HeaderMap, uri: Uri, Path
 }
 
 async fn render_agent(gw: &Gateway, c: Chrome, name: &str) -> Result<Response, ApiError> {
-    let rr = report_row(gw, name).await?;
-    let rec =
-        gw.store.agent(name).await?.ok_or_else(|| ApiError::not_found(format!("agent {name:?} does not exist")))?;
+    let (rec, rr) = report_row(gw, name).await?;
     let changes = gw
         .store
         .changes(Some(name), 10_000)
@@ -333,7 +342,7 @@ async fn act_as(
     op: &str,
     f: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let rr = report_row(gw, name).await?;
+    let (_, rr) = report_row(gw, name).await?;
     let due = row(&rr).review_due;
     let (verb, what) =
         consequence(gw, op, name, &due).ok_or_else(|| ApiError::not_found(format!("no action {op:?}")))?;
