@@ -671,3 +671,82 @@ fn example_policy_pack_passes_its_cases() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("merge: shadowed"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Three replicas on one PostgreSQL share one bucket per limit: with the calls
+/// split across them, no more get through than the limit allows in total
+/// (capacity plus what refills while the calls run), and each replica's
+/// refusals carry a retry hint. With per-replica buckets 3× the capacity
+/// would get through.
+#[tokio::test]
+async fn rate_limits_hold_across_three_replicas() {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = warden_store::testing::fresh_postgres_db(&base).await;
+    // 6 per minute, burst 6: within the few seconds of this test at most one
+    // more token refills (every 10 s).
+    let rule = r#"    - {name: shared-meter, match: {tools: [echo], args: [{pointer: /text, glob: "shared*"}]}, tier: medium, action: rate_limit, limit: {rate: 6/min}}
+"#;
+    // One issuer for all three, so a token from one is good on the others.
+    let yaml = format!("identity:\n  issuer: https://warden.example\n{}", config(None, rule, ""));
+    let a = env_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;
+    let b = TestGateway::start_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;
+    let c = TestGateway::start_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;
+    // The agent created on A is known to B and C after their next poll.
+    let mut clients = vec![a.client().await];
+    for g in [&b, &c] {
+        let mut cl = g.client(&a.agent_token);
+        let mut ok = false;
+        for _ in 0..100 {
+            if cl.try_initialize().await.status == 200 {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "a replica never accepted the agent's token");
+        cl.initialize().await;
+        clients.push(cl);
+    }
+    let started = std::time::Instant::now();
+    // 8 concurrent calls per replica, 24 in all, against a bucket of 6.
+    let mut tasks = Vec::new();
+    for (i, mut cl) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for k in 0..8 {
+                let r = cl.call("echo", json!({"text": format!("shared-{i}-{k}")})).await;
+                out.push(r.body);
+            }
+            out
+        }));
+    }
+    let mut passed = 0;
+    let mut refused = 0;
+    for t in tasks {
+        for body in t.await.unwrap() {
+            if body["result"].is_object() {
+                passed += 1;
+            } else {
+                assert_eq!(body["error"]["code"], -32029, "{body}");
+                assert_eq!(body["error"]["data"]["rule"], "shared-meter", "{body}");
+                let retry = body["error"]["data"]["retryAfterMs"].as_u64().unwrap();
+                assert!((1..=10_000).contains(&retry), "{retry}: {body}");
+                refused += 1;
+            }
+        }
+    }
+    let refills = (started.elapsed().as_secs_f64() / 10.0).floor() as i32;
+    assert_eq!(passed + refused, 24);
+    assert!(passed >= 6, "the first 6 calls must pass, {passed} did");
+    assert!(passed <= 6 + refills, "{passed} calls passed a limit of 6 (+{refills} refilled) across 3 replicas");
+    // Calls the rule does not match are not limited on any replica.
+    let mut cl = c.client(&a.agent_token);
+    cl.initialize().await;
+    assert!(cl.call("echo", json!({"text": "free"})).await.body["result"].is_object());
+}

@@ -63,7 +63,8 @@ pub struct Gateway {
     pub policy: ArcSwap<warden_policy::Policy>,
     pub policy_source: policy_source::PolicySource,
     pub policy_metrics: policy_source::PolicyMetrics,
-    pub limiter: warden_policy::limits::Limiter,
+    /// Rate-limit buckets: in memory on SQLite, shared in the store on PostgreSQL.
+    pub rate_limits: pipeline::limits::Limits,
     pub approvals: approvals::Hub,
     /// Outbound HTTP (webhooks, JWKS).
     pub http: reqwest::Client,
@@ -232,6 +233,7 @@ impl Gateway {
         let console_public = public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
         let gw = Arc::new(Gateway {
             directory,
+            rate_limits: pipeline::limits::Limits::for_backend(store.backend),
             store,
             public_url,
             store_poll: Duration::from_millis(config.store.poll_interval_ms.0),
@@ -262,7 +264,6 @@ impl Gateway {
             policy: ArcSwap::from_pointee(policy),
             policy_source,
             policy_metrics: policy_source::PolicyMetrics { valid: AtomicBool::new(true), ..Default::default() },
-            limiter: Default::default(),
             approvals: Default::default(),
             http: client,
             decide_sessions: Mutex::new(HashMap::new()),
@@ -573,6 +574,7 @@ pub async fn serve(
     let approvals = tokio::spawn(approvals::follow(gw.clone()));
     let console_prune = tokio::spawn(admin::console::session::prune(gw.clone()));
     let decisions = tokio::spawn(approvals::watch_decisions(gw.clone()));
+    let limits_prune = tokio::spawn(pipeline::limits::prune(gw.clone()));
     let reaper = {
         let gw = gw.clone();
         tokio::spawn(async move {
@@ -644,6 +646,7 @@ pub async fn serve(
     approvals.abort();
     console_prune.abort();
     decisions.abort();
+    limits_prune.abort();
     gw.shutdown().await;
     tracing::info!("stopped");
     Ok(())

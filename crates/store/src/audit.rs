@@ -183,9 +183,6 @@ fn head_from_row(row: &AnyRow) -> Result<AuditHead> {
 const COLS: usize = 14;
 const ROWS_PER_INSERT: usize = 64;
 
-/// How often a writer seals a batch again after losing the race for the head.
-pub(crate) const HEAD_ATTEMPTS: usize = 8;
-
 /// A sealed record as stored: its time (ms), canonical body and hash.
 pub(crate) type Sealed = (i64, String, String);
 
@@ -325,6 +322,14 @@ pub(crate) async fn append(
     Ok(next)
 }
 
+/// A write transaction: `BEGIN IMMEDIATE` on SQLite takes the write lock first.
+async fn begin_write(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<sqlx::Transaction<'_, Any>> {
+    Ok(match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?,
+        Backend::Postgres => sqlx::Connection::begin(conn).await?,
+    })
+}
+
 /// The audit writer's handle: one connection of its own (no pool checkout per
 /// batch) and the chain head kept in memory, so a batch is sealed before its
 /// transaction and written with a conditional head update. If another writer
@@ -368,30 +373,32 @@ impl AuditAppender<'_> {
 
     async fn try_append(&mut self, records: &mut [Record]) -> Result<AuditHead> {
         let _w = self.store.writer.lock().await;
-        for _ in 0..HEAD_ATTEMPTS {
-            let conn = match &mut self.conn {
-                Some(c) => c,
-                None => self.conn.insert(self.store.pool.acquire().await?.detach()),
-            };
-            let head = match self.head.take() {
-                Some(h) => h,
-                None => read_head(conn, false).await?,
-            };
+        let backend = self.store.backend;
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(self.store.pool.acquire().await?.detach()),
+        };
+        // First, the head kept in memory: the batch is sealed before the
+        // transaction and written with a conditional head update (no read).
+        if let Some(head) = self.head.take() {
             let (next, sealed) = seal_all(records, &head)?;
-            let mut tx = match self.store.backend {
-                Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
-                Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
-            };
-            if write_sealed(&mut tx, self.store.backend, &head, &next, records, &sealed).await? {
+            let mut tx = begin_write(conn, backend).await?;
+            if write_sealed(&mut tx, backend, &head, &next, records, &sealed).await? {
                 tx.commit().await?;
                 self.head = Some(next.clone());
                 return Ok(next);
             }
             tx.rollback().await?;
         }
-        Err(StoreError::Corrupt(format!(
-            "the audit head kept moving: {HEAD_ATTEMPTS} attempts to append lost the race"
-        )))
+        // Another writer (replica) moved the head, or none is known yet: read it
+        // under the lock (PostgreSQL's row lock, SQLite's write lock), where
+        // nobody else can move it. Retrying optimistically instead can lose
+        // every time when several replicas write at once.
+        let mut tx = begin_write(conn, backend).await?;
+        let next = append(&mut tx, backend, records).await?;
+        tx.commit().await?;
+        self.head = Some(next.clone());
+        Ok(next)
     }
 }
 

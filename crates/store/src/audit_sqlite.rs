@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::oneshot;
 use warden_audit::Record;
 
-use super::audit::{AuditHead, HEAD_ATTEMPTS, Sealed, seal_all, to_i64};
+use super::audit::{AuditHead, Sealed, seal_all, to_i64};
 use crate::{Result, StoreError};
 
 const UPDATE_HEAD: &str = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1 AND seq = ?3 AND hash = ?4";
@@ -115,11 +115,8 @@ fn read_head(conn: &Connection) -> Result<AuditHead> {
 }
 
 fn append(conn: &mut Connection, head: &mut Option<AuditHead>, records: &mut [Record]) -> Result<AuditHead> {
-    for _ in 0..HEAD_ATTEMPTS {
-        let old = match head.take() {
-            Some(h) => h,
-            None => read_head(conn)?,
-        };
+    // First, the head kept in memory, sealed before the transaction (no read).
+    if let Some(old) = head.take() {
         let (next, sealed) = seal_all(records, &old)?;
         // Dropping the transaction without commit rolls it back.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_err)?;
@@ -129,7 +126,17 @@ fn append(conn: &mut Connection, head: &mut Option<AuditHead>, records: &mut [Re
             return Ok(next);
         }
     }
-    Err(StoreError::Corrupt(format!("the audit head kept moving: {HEAD_ATTEMPTS} attempts to append lost the race")))
+    // Another process moved the head, or none is known yet: read it under the
+    // write lock, where nobody else can move it.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_err)?;
+    let old = read_head(&tx)?;
+    let (next, sealed) = seal_all(records, &old)?;
+    if !write(&tx, &old, &next, records, &sealed)? {
+        return Err(StoreError::Corrupt("the audit head moved while the write lock was held".into()));
+    }
+    tx.commit().map_err(sqlite_err)?;
+    *head = Some(next.clone());
+    Ok(next)
 }
 
 /// Moves the head and inserts the rows; false when another writer moved the

@@ -22,6 +22,7 @@ pub mod approvals;
 pub mod audit;
 mod audit_sqlite;
 pub mod console;
+mod limits;
 pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
@@ -277,6 +278,7 @@ impl Store {
             .chain(secrets::MIGRATIONS)
             .chain(usage::MIGRATIONS)
             .chain(console::MIGRATIONS)
+            .chain(if self.backend == Backend::Postgres { limits::MIGRATIONS } else { &[] })
         {
             sqlx::query(*m).execute(&mut *tx).await?;
         }

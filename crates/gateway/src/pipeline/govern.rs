@@ -20,6 +20,7 @@ use warden_policy::{Decision, Request, SessionFlags};
 use warden_store::{Approval, ApprovalStatus};
 
 use crate::Gateway;
+use crate::pipeline::limits;
 use crate::telemetry::otlp::Trace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,8 +341,8 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         RuleAction::RateLimit => {
             let spec = d.limit.clone().expect("compiled: rate_limit has a limit");
             let key = format!("rule\u{1f}{}\u{1f}{}\u{1f}{}", d.rule, a.agent.name, a.tool);
-            if let Err(wait) = gw.limiter.take(&key, &spec, Instant::now()) {
-                return Gate::Refuse(rate_limited(gw, a, &d, wait, "rule").await);
+            if let Err(r) = gw.rate_limits.take(&gw.store, &key, &spec).await {
+                return Gate::Refuse(rate_limited(gw, a, &d, r, "rule").await);
             }
         }
         _ => {}
@@ -350,8 +351,8 @@ pub async fn check(gw: &Arc<Gateway>, a: &Action) -> Gate {
         && let Some(spec) = policy.tier_limit(d.tier)
     {
         let key = format!("tier\u{1f}{}\u{1f}{}", d.tier, a.agent.name);
-        if let Err(wait) = gw.limiter.take(&key, spec, Instant::now()) {
-            return Gate::Refuse(rate_limited(gw, a, &d, wait, "tier").await);
+        if let Err(r) = gw.rate_limits.take(&gw.store, &key, spec).await {
+            return Gate::Refuse(rate_limited(gw, a, &d, r, "tier").await);
         }
     }
     if d.action != RuleAction::RequireApproval {
@@ -469,20 +470,32 @@ async fn proceed(gw: &Gateway, a: &Action, d: Decision) -> Gate {
     Gate::Proceed(d)
 }
 
-async fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, wait: Duration, which: &str) -> Refusal {
+/// A limit refused the call: its bucket is empty, or (fail closed) the shared
+/// buckets could not be read, which is told apart in the message and logged.
+async fn rate_limited(gw: &Gateway, a: &Action, d: &Decision, why: limits::Refused, which: &str) -> Refusal {
     gw.rate_limited.fetch_add(1, Ordering::Relaxed);
     refused(gw, a, d, "rate_limited", None).await;
-    let ms = wait.as_millis().max(1) as u64;
+    let (ms, message) = match why {
+        limits::Refused::Empty(wait) => {
+            let ms = wait.as_millis().max(1) as u64;
+            (ms, format!("Rate limit exceeded for {} ({which} limit of rule {}); retry after {ms} ms", a.tool, d.rule))
+        }
+        limits::Refused::Unavailable(e) => {
+            tracing::error!(agent = %a.agent.name, tool = %a.tool, error = %e, "rate limit unreadable; refusing the call");
+            (
+                1000,
+                format!(
+                    "The {which} limit of rule {} could not be checked (store unavailable); the call was refused",
+                    d.rule
+                ),
+            )
+        }
+    };
     let mut data = decision_data(d);
     data["verdict"] = json!("rate_limited");
     data["limit"] = json!(which);
     data["retryAfterMs"] = json!(ms);
-    refuse(
-        jsonrpc::RATE_LIMITED,
-        "rate_limited",
-        format!("Rate limit exceeded for {} ({which} limit of rule {}); retry after {} ms", a.tool, d.rule, ms),
-        data,
-    )
+    refuse(jsonrpc::RATE_LIMITED, "rate_limited", message, data)
 }
 
 async fn unavailable(gw: &Gateway, a: &Action, d: &Decision, why: &str) -> Refusal {
