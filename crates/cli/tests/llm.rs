@@ -468,3 +468,56 @@ async fn mcp_arguments_and_results_are_screened() {
         assert!(!serde_json::to_string(r).unwrap().contains(key), "no record holds the key");
     }
 }
+
+/// Three replicas on one PostgreSQL share one daily budget: each request's usage
+/// is in the store before its answer, so with requests taking turns across the
+/// replicas the first refusal comes once the tokens used reach the budget (not
+/// three budgets later), and then every replica refuses.
+#[tokio::test]
+async fn budgets_hold_across_three_replicas() {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    // SAFETY: as in Env::start_with.
+    unsafe { std::env::set_var("WARDEN_TEST_STUB_KEY", UPSTREAM_KEY) };
+    let url = warden_store::testing::fresh_postgres_db(&base).await;
+    let yaml = config(stub().await);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let store = std::sync::Arc::new(warden_store::Store::open(&url).await.unwrap());
+        replicas.push(TestGateway::start_with(&yaml, store).await);
+    }
+    let http = reqwest::Client::new();
+    let post = |i: usize| {
+        let url = format!("{}/v1/chat/completions", replicas[i % 3].base());
+        let req = http.post(url).bearer_auth(POOR).json(&chat("a fairly long question to use tokens up quickly"));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (mut used, mut passed, mut i) = (0u64, 0, 0);
+    loop {
+        let (s, v) = post(i).await;
+        i += 1;
+        if s != 200 {
+            assert_eq!((s, &v["error"]["code"]), (429, &json!("budget_exceeded")), "{v}");
+            break;
+        }
+        assert!(used < 30, "a request passed with {used} of 30 tokens already used");
+        used += v["usage"]["total_tokens"].as_u64().expect("usage");
+        passed += 1;
+        assert!(i < 20, "no refusal after {i} requests");
+    }
+    assert!(used >= 30 && passed >= 2, "refused after {passed} requests and {used} tokens");
+    // Now every replica refuses.
+    for k in 0..3 {
+        let (s, v) = post(k).await;
+        assert_eq!(s, 429, "replica {k}: {v}");
+    }
+}
