@@ -130,6 +130,12 @@ def test_dev_overlay_serves_and_drains(rendered, tmp_path):
         drain = yaml.safe_load(text)["server"]["drain_timeout_secs"]
         proc.wait(timeout=drain + 5)
         assert proc.returncode == 0 and time.monotonic() - start < drain, proc.stderr.read()
+        # README's offline audit.pub (openssl, from the Secret's key) is the key Warden signs with.
+        key_file = mounts["/var/run/secrets/warden/audit"] / "audit-signing.key"
+        pub = subprocess.run(f"base64 -d {key_file} | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | base64",
+                             shell=True, capture_output=True, text=True, check=True).stdout.strip()
+        r = run(["audit", "public-key", "--config", str(mounts["/etc/warden"] / "warden.yaml")], env)
+        assert r.returncode == 0 and r.stdout.split()[:2] == ["ed25519", pub], (r.stdout, r.stderr, pub)
     finally:
         if proc.poll() is None:
             proc.kill()
