@@ -69,8 +69,10 @@ def test_pod_security(rendered, target):
     pods = list(pod_specs(rendered[target][1]))
     assert pods
     for d, pod in pods:
-        # dev alone gives its SQLite claim a group (OpenShift assigns fsGroup itself).
-        assert security_problems(pod, allow_fs_group=target == "overlays/dev") == [], d["metadata"]["name"]
+        # Only where a fresh claim must be writable, and never on OpenShift (which
+        # assigns fsGroup itself): dev's SQLite claim, the agent's workspace.
+        assert security_problems(pod, allow_fs_group=target in ("overlays/dev", "agent/base")) == [], \
+            d["metadata"]["name"]
 
 
 def test_pod_security_check_can_fail(rendered):
