@@ -479,3 +479,49 @@ def test_s6_warden_down_the_plugin_fails_closed(st):
     assert (st.work / "s6-target" / "keep.txt").read_text() == "precious"
     tools = tool_messages(requests_for(st, "s6 [[tool:exec"))
     assert any("Warden plugin blocked exec (fail closed): Warden unreachable" in t and "ECONNREFUSED" in t for t in tools), tools
+
+
+def test_s7_generated_config_starts_the_openclaw_gateway(st):
+    """The long-running form the CLI's next steps name: `openclaw gateway run` starts with the
+    config `warden openclaw config` wrote (it refuses without gateway.mode), on loopback, with the
+    Warden plugin loaded."""
+    d = st.tmp / "oc-gateway"
+    (d / "state").mkdir(parents=True, exist_ok=True)
+    (d / "ws").mkdir(exist_ok=True)
+    assert st.templates["claw-bot"]["gateway"]["mode"] == "local"
+    openclaw_config(d / "openclaw.json", st.templates["claw-bot"], d / "ws", f"{st.base}/v1", st.base, f"{st.base}/mcp")
+    port = free_port()
+    env = {**os.environ, "OPENCLAW_STATE_DIR": str(d / "state"), "OPENCLAW_CONFIG_PATH": str(d / "openclaw.json"),
+           "OPENCLAW_OFFLINE": "1", "OPENCLAW_NO_AUTO_UPDATE": "1", "OPENCLAW_DISABLE_BONJOUR": "1",
+           "OPENCLAW_SKIP_CHANNELS": "1", "HOME": str(d), "WARDEN_TOKEN": st.token}
+    log_path = d / "gateway.log"
+    with open(log_path, "w") as log:
+        p = subprocess.Popen([str(OPENCLAW), "gateway", "run", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                             env=env, start_new_session=True)
+        try:
+            deadline = time.time() + 90
+            listening = False
+            while time.time() < deadline and p.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    listening = True
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            text = log_path.read_text()
+            assert listening, f"openclaw gateway run did not listen (exit {p.poll()}):\n{text[-3000:]}"
+            # 127.0.0.1 only (the config binds loopback): 127.0.0.2 reaches any 0.0.0.0 listener, not this one.
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.2", port), timeout=1).close()
+            deadline = time.time() + 30
+            while "warden: deciding tool calls at" not in text and time.time() < deadline:
+                time.sleep(0.5)
+                text = log_path.read_text()
+            assert "warden: deciding tool calls at" in text, text[-3000:]
+        finally:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()

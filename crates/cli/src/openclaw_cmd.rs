@@ -332,6 +332,12 @@ pub fn settings(w: &Wiring) -> Vec<Setting> {
          tools.exec.mode is left alone on purpose: `ask` has no approval surface in a headless run and denies at once, \
          which would cut off Warden's own approval holds; Warden's policy decides exec.",
     ));
+    out.push(set(
+        &["gateway", "mode"],
+        json!("local"),
+        How::KeepUser,
+        "`openclaw gateway run` starts only with gateway.mode set (or --allow-unconfigured); local: this host runs it.",
+    ));
     if !matches!(w.token, Token::Kubernetes { .. }) {
         out.push(set(
             &["gateway", "bind"],
@@ -914,6 +920,7 @@ mod tests {
         assert_eq!(v["plugins"]["entries"]["warden"]["config"]["tokenEnv"], "WARDEN_TOKEN");
         assert_eq!(v["tools"]["toolSearch"], false);
         assert_eq!(v["gateway"]["bind"], "loopback");
+        assert_eq!(v["gateway"]["mode"], "local");
         assert!(v["plugins"].get("allow").is_none());
     }
 
