@@ -179,6 +179,9 @@ def test_openclaw_json_is_what_warden_generates(rendered, tmp_path):
              f"sqlite://{data}/warden.db", "--token", "kubernetes", "--server",
              "http://warden.warden.svc.cluster.local:8470", "--plugin-path", "/opt/warden/openclaw-plugin"], env)
     assert r.returncode == 0, r.stderr
+    if os.environ.get("WARDEN_REGENERATE") == "1":  # after a change to `warden openclaw config`
+        (K8S / "agent/base/openclaw.json").write_text(r.stdout)
+        pytest.skip("agent/base/openclaw.json regenerated; render again")
     docs = rendered["agent/base"][1]
     (cm,) = [d for d in find(docs, "ConfigMap") if d["metadata"]["name"].startswith("openclaw-config-")]
     assert cm["data"]["openclaw.json"] == r.stdout
