@@ -700,14 +700,7 @@ async fn federated_kubernetes_and_spiffe_tokens() {
 /// other within its poll interval.
 #[tokio::test]
 async fn two_replicas_share_one_kill_switch() {
-    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
-            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
-        );
-        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let Some(base) = postgres_base() else { return };
     let url = fresh_postgres_db(&base).await;
     let yaml = config("store:\n  poll_interval_ms: 100\nidentity:\n  issuer: https://warden.example\n");
     let a = env_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;

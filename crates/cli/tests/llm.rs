@@ -475,14 +475,7 @@ async fn mcp_arguments_and_results_are_screened() {
 /// three budgets later), and then every replica refuses.
 #[tokio::test]
 async fn budgets_hold_across_three_replicas() {
-    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
-            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
-        );
-        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let Some(base) = postgres_base() else { return };
     // SAFETY: as in Env::start_with.
     unsafe { std::env::set_var("WARDEN_TEST_STUB_KEY", UPSTREAM_KEY) };
     let url = warden_store::testing::fresh_postgres_db(&base).await;

@@ -679,14 +679,7 @@ fn example_policy_pack_passes_its_cases() {
 /// would get through.
 #[tokio::test]
 async fn rate_limits_hold_across_three_replicas() {
-    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
-            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
-        );
-        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let Some(base) = postgres_base() else { return };
     let url = warden_store::testing::fresh_postgres_db(&base).await;
     // 6 per minute, burst 6: within the few seconds of this test at most one
     // more token refills (every 10 s).

@@ -13,6 +13,20 @@ use warden_core::identity::TokenHash;
 pub const TOKEN_A: &str = "token-a-0123456789";
 pub const TOKEN_B: &str = "token-b-0123456789";
 
+/// The test PostgreSQL server's URL, or None (the test is skipped) when there is
+/// none; `WARDEN_REQUIRE_POSTGRES` makes its absence a failure.
+pub fn postgres_base() -> Option<String> {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    Some(base)
+}
+
 pub fn hash(t: &str) -> String {
     TokenHash::of(t).to_hex()
 }
