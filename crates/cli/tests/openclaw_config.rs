@@ -232,7 +232,8 @@ fn merge_keeps_the_users_providers_servers_and_comments() {
     // Lists gain entries; deliberate choices are kept and reported.
     assert_eq!(v["tools"]["deny"], json!(["browser", "gateway", "plugins", "openclaw"]));
     assert_eq!(v["tools"]["fs"]["workspaceOnly"], false);
-    assert_eq!(v["gateway"], json!({"port": 18789, "bind": "lan"}));
+    // The user's bind is kept; mode is added (`openclaw gateway run` refuses to start without it).
+    assert_eq!(v["gateway"], json!({"port": 18789, "bind": "lan", "mode": "local"}));
     assert!(err.contains("kept your tools.fs.workspaceOnly") && err.contains("kept your gateway.bind"), "{err}");
     assert!(err.contains(".bak"), "{err}");
     // A second merge is a no-op.
@@ -332,7 +333,7 @@ fn token_strategies_shape_provider_mcp_and_plugin() {
 
     let (v, err) = run(&["--token", "kubernetes"]);
     assert_eq!(v["plugins"]["entries"]["warden"]["config"]["tokenFile"], "/var/run/secrets/warden/token");
-    assert!(v.get("gateway").is_none(), "no loopback bind in a pod");
+    assert_eq!(v["gateway"], json!({"mode": "local"}), "no loopback bind in a pod, but the mode");
     assert!(err.contains("cat /var/run/secrets/warden/token"), "{err}");
     let (v, _) = run(&["--token", "kubernetes", "--token-file", "/t/tok"]);
     assert_eq!(v["plugins"]["entries"]["warden"]["config"]["tokenFile"], "/t/tok");
