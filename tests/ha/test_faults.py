@@ -182,10 +182,6 @@ def test_rolling_restart_drains_and_every_replica_comes_back(cluster, faults, au
     assert tail and all(c["kind"] == "ok" for c in tail), summary(tail)
 
 
-@pytest.mark.xfail(reason="Warden bug: a starting replica's schema migration (one transaction: CREATE INDEX IF NOT "
-                          "EXISTS takes a SHARE lock on audit_records, then INSERT INTO audit_head ... ON CONFLICT waits "
-                          "on the head row) deadlocks with a running replica's audit commit, whose calls then get -32014",
-                   strict=False)
 def test_rolling_restart_other_replicas_keep_serving(faults):
     calls, ev = faults["calls"], faults["ev"]
     figures, bad = [], []
@@ -200,8 +196,6 @@ def test_rolling_restart_other_replicas_keep_serving(faults):
     assert not bad, f"calls to the other replicas failed during a rolling restart: {bad[:5]}"
 
 
-@pytest.mark.xfail(reason="Warden bug: the same migration deadlock makes a starting replica exit 1 "
-                          "(\"opening store ...: deadlock detected\") while the others are under load", strict=False)
 def test_replicas_start_first_time_under_load(faults):
     failures = faults["ev"]["start_failures"]
     REPORT["replica starts that failed (then retried)"] = [
