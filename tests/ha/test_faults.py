@@ -379,9 +379,6 @@ def test_a_held_call_whose_replica_is_killed_is_marked_interrupted_and_never_run
     REPORT["what the agent of the killed replica saw"] = res["out"]
 
 
-@pytest.mark.xfail(reason="Warden bug: at the drain deadline serve() marks held calls interrupted in the store and "
-                          "aborts the server without waking their waiters, so the agent gets a cut connection, "
-                          "not the -32013 answer", strict=True)
 def test_a_held_call_whose_replica_stops_gets_the_gateway_stopped_error(cluster, faults):
     """README: a gateway that stops marks its held calls `interrupted` ("not
     executed"); -32013 is the error for "its gateway stopped"."""
