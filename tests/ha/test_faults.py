@@ -24,6 +24,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from cluster import DRAIN_S, PG, POLL_MS, REPORT, Cluster, Load, Mcp, PortWatch, cli, wait_until
 
@@ -377,6 +378,44 @@ def test_a_held_call_whose_replica_is_killed_is_marked_interrupted_and_never_run
     time.sleep(1)
     assert nonce not in cluster.executed().get("purge", {})
     REPORT["what the agent of the killed replica saw"] = res["out"]
+
+
+def test_a_decision_api_approval_outlives_the_replica_it_was_asked_on(cluster, faults):
+    """The decision API's approvals wait for their agent to ask again (README), so
+    the replica that was answering may die: the agent asks another one."""
+    token = cluster.agent("decide-bot", via=0)
+    params = {"nonce": f"decide-{time.monotonic_ns()}"}
+    auth = {"Authorization": f"Bearer {token}"}
+    first = {}
+
+    def ask_and_wait():
+        try:
+            first["r"] = requests.post(f"{cluster.replicas[2].url}/api/v1/decide", headers=auth, timeout=60,
+                                       json={"tool": "purge", "params": params, "wait_ms": 60000})
+        except requests.RequestException as e:
+            first["error"] = e
+    th = threading.Thread(target=ask_and_wait, daemon=True)
+    th.start()
+
+    def pending():
+        listed = cluster.api("GET", 0, "/api/v1/approvals?status=pending").json()["approvals"]
+        return next((a for a in listed if a["arguments"] == params), None)
+    a = wait_until(pending, 15, "the decision-API approval")
+    assert a["entry"] == "decide"
+    cluster.replicas[2].kill9()
+    th.join(30)
+    assert "r" not in first, first["r"].text
+    # Past the point where a dead replica's MCP holds are swept (3 polls + 2 s, swept every 5th poll).
+    time.sleep(3 * POLL_MS / 1000 + 2 + 5 * POLL_MS / 1000 + 0.5)
+    assert cluster.api("GET", 0, f"/api/v1/approvals/{a['id']}").json()["status"] == "pending"
+    again = {"tool": "purge", "params": params, "approval_id": a["id"]}
+    r = requests.post(f"{cluster.replicas[0].url}/api/v1/decide", headers=auth, timeout=30, json=again)
+    assert r.status_code == 200 and r.json()["verdict"] == "approval_required", r.text
+    r = cluster.api("POST", 1, f"/api/v1/approvals/{a['id']}/approve", token=cluster.approver)
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{cluster.replicas[0].url}/api/v1/decide", headers=auth, timeout=30, json=again)
+    assert r.status_code == 200 and r.json()["verdict"] == "allow", r.text
+    cluster.replicas[2].start()
 
 
 def test_a_held_call_whose_replica_stops_gets_the_gateway_stopped_error(cluster, faults):
