@@ -5,6 +5,7 @@ Used by test_faults.py. Everything here runs real processes on 127.0.0.1 and
 stops them at teardown; every wait has a deadline.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -25,6 +26,15 @@ PROTOCOL = "2025-06-18"
 POLL_MS = 200
 DRAIN_S = 5
 REPORT = {}  # figures measured by the tests, printed at the end of the run (conftest.py)
+LIFETIME_S = 900  # PostgreSQL stops by itself after this, or soon after the test process ends
+
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_the_test():
+    """In the child, before exec: SIGKILL it when the test process goes away
+    (PR_SET_PDEATHSIG), so no replica or upstream outlives a killed run."""
+    _prctl(1, signal.SIGKILL)
 
 
 def free_port():
@@ -83,7 +93,7 @@ class Replica:
         self.proc = subprocess.Popen(
             [WARDEN, "serve", "--config", str(self.cluster.cfg), "--listen", f"127.0.0.1:{self.port}",
              "--data-dir", str(self.data)],
-            stdout=log, stderr=log, env={**os.environ, "WARDEN_LOG": "warn"})
+            stdout=log, stderr=log, env={**os.environ, "WARDEN_LOG": "warn"}, preexec_fn=_die_with_the_test)
         log.close()
         self.wait_ready()
 
@@ -138,12 +148,17 @@ class Cluster:
         self.store_url = subprocess.run([PG, "start", str(self.pgdir)], capture_output=True, text=True,
                                         timeout=300, check=True).stdout.strip().splitlines()[-1]
         self.pg_port = int(self.store_url.rsplit(":", 1)[1].split("/")[0])
+        # pg_ctl daemonises the server: a watchdog stops it when this process ends (or after LIFETIME_S).
+        subprocess.Popen(["sh", "-c", f'for i in $(seq {LIFETIME_S}); do kill -0 {os.getpid()} 2>/dev/null || break; '
+                          'sleep 1; done; exec "$0" stop "$1"', PG, str(self.pgdir)],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.exec_log = self.tmp / "executed.log"
         self.exec_log.touch()
         up_port = free_port()
         self.upstream = subprocess.Popen([sys.executable, str(Path(__file__).with_name("counting_upstream.py")),
                                           str(up_port), str(self.exec_log)],
-                                         stdout=subprocess.DEVNULL, stderr=open(self.tmp / "upstream.log", "w"))
+                                         stdout=subprocess.DEVNULL, stderr=open(self.tmp / "upstream.log", "w"),
+                                         preexec_fn=_die_with_the_test)
         wait_until(lambda: port_open(up_port), 20, "the counting upstream")
         self.cfg = self.tmp / "warden.yaml"
         self.cfg.write_text(f"""

