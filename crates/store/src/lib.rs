@@ -308,6 +308,10 @@ impl Store {
                 }
                 let unlocked =
                     sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+                if unlocked.is_err() {
+                    // Never hand a connection that may still hold the lock back to the pool.
+                    let _ = sqlx::Connection::close(conn.detach()).await;
+                }
                 done?;
                 unlocked?;
             }
