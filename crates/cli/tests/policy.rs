@@ -534,7 +534,11 @@ async fn restart_interrupts_held_calls_honestly() {
     // The gateway stops while the call is held.
     e.tg.stop();
     let _ = tokio::time::timeout(Duration::from_secs(10), &mut e.tg.handle).await;
-    drop(task);
+    // Its agent hears at the drain deadline that the call was not executed (-32013), not a cut connection.
+    let r =
+        tokio::time::timeout(Duration::from_secs(10), task).await.expect("the held call was never answered").unwrap();
+    assert_eq!(r.body["error"]["code"], -32013, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().ends_with("was interrupted"), "{:?}", r.body);
     // A new gateway on the same store reports it honestly: not pending, not approvable.
     let tg2 = TestGateway::start_with(&yaml, store.clone()).await;
     let admin = e.admin.clone();

@@ -626,6 +626,10 @@ pub async fn serve(
                     if let Err(e) = gw.store.release_replica(&gw.approvals.replica, warden_core::time::Timestamp::now()).await {
                         tracing::error!(error = %e, "could not release held approvals");
                     }
+                    // Their agents hear it (-32013, not executed) before the connections close.
+                    if approvals::release_decided(&gw).await > 0 {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
+                    }
                     server.abort();
                 }
             }

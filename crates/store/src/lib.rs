@@ -224,6 +224,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The PostgreSQL advisory lock that starting replicas take in turn to migrate.
+const MIGRATION_LOCK: i64 = 0x5741_5244_454e; // "WARDEN"
+
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.
     /// `sqlite://PATH` or `postgres://...`.
@@ -269,20 +272,52 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         let _w = self.writer.lock().await;
-        let mut tx = self.begin_write().await?;
-        for m in MIGRATIONS
+        let records = [audit::records_table(self.backend)];
+        let statements = MIGRATIONS
             .iter()
             .chain(approvals::MIGRATIONS)
-            .chain(&[audit::records_table(self.backend)])
+            .chain(&records)
             .chain(audit::MIGRATIONS)
             .chain(secrets::MIGRATIONS)
             .chain(usage::MIGRATIONS)
             .chain(console::MIGRATIONS)
-            .chain(if self.backend == Backend::Postgres { limits::MIGRATIONS } else { &[] })
-        {
-            sqlx::query(*m).execute(&mut *tx).await?;
+            .chain(if self.backend == Backend::Postgres { limits::MIGRATIONS } else { &[] });
+        match self.backend {
+            Backend::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                for m in statements {
+                    sqlx::query(*m).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            // Replicas already serving write while another one starts. In one
+            // transaction, `CREATE INDEX IF NOT EXISTS` keeps a SHARE lock on its
+            // table while a later statement waits for a row a serving replica holds
+            // (the audit head), and that replica waits for the table: a deadlock
+            // that fails one side (an audit commit, or the start). One statement at
+            // a time, each its own transaction, holds at most one lock while it
+            // waits. Every statement is idempotent, so an interrupted run is
+            // finished by the next; starting replicas take turns (advisory lock).
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+                let mut done = Ok(());
+                for m in statements {
+                    if let Err(e) = sqlx::query(*m).execute(&mut *conn).await {
+                        done = Err(e);
+                        break;
+                    }
+                }
+                let unlocked =
+                    sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+                if unlocked.is_err() {
+                    // Never hand a connection that may still hold the lock back to the pool.
+                    let _ = sqlx::Connection::close(conn.detach()).await;
+                }
+                done?;
+                unlocked?;
+            }
         }
-        tx.commit().await?;
         for m in ADD_COLUMNS {
             if let Err(e) = sqlx::query(*m).execute(&self.pool).await {
                 let msg = e.to_string();

@@ -569,3 +569,49 @@ async fn audit_contention(url: &str) {
         s.close().await;
     }
 }
+
+/// A replica that starts (and so migrates) while another is committing audit
+/// records: neither fails. Run in one transaction, the migration held a SHARE
+/// lock on `audit_records` (from `CREATE INDEX IF NOT EXISTS`) while it waited
+/// for the audit head row, which the committing replica held while it waited
+/// for `audit_records`: PostgreSQL broke the deadlock by failing one of them.
+#[tokio::test]
+async fn postgres_migration_beside_an_audit_commit() {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = fresh_postgres_db(&base).await;
+    let serving = Store::open(&url).await.unwrap();
+    // An audit commit on the serving replica, between its two statements (the
+    // head row is locked first, as the appender does)...
+    let mut tx = serving.pool.begin().await.unwrap();
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.unwrap();
+    // ...when another replica starts.
+    let starting = tokio::spawn({
+        let url = url.clone();
+        async move { Store::open(&url).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let insert = sqlx::query(
+        "INSERT INTO audit_records (seq, at, kind, entry, agent, tool, method, verdict, model, input_tokens, \
+         output_tokens, cost_micros, body, hash) VALUES (1, 0, 'call', 'mcp', 'a', 't', 'm', 'allow', '', 0, 0, 0, '{}', 'h')",
+    )
+    .execute(&mut *tx)
+    .await;
+    let insert = match insert {
+        Ok(_) => tx.commit().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let started =
+        tokio::time::timeout(std::time::Duration::from_secs(20), starting).await.expect("the start hung").unwrap();
+    assert!(insert.is_ok(), "the serving replica's audit commit failed: {insert:?}");
+    let second = started.expect("the starting replica failed to open the store");
+    assert_eq!(second.audit_head().await.unwrap().seq, 0);
+    second.close().await;
+    serving.close().await;
+}

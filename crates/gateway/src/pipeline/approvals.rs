@@ -107,17 +107,22 @@ pub(crate) async fn watch_decisions(gw: Arc<Gateway>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let held = gw.approvals.held_ids();
-        if held.is_empty() {
-            continue;
-        }
-        match gw.store.decided_among(&held).await {
-            Ok(decided) => {
-                for (id, status) in decided {
-                    gw.approvals.notify(&id, status);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reading decisions for held calls failed"),
+        release_decided(&gw).await;
+    }
+}
+
+/// Wakes the calls this replica holds whose approvals are no longer pending in
+/// the store (decided anywhere, or marked interrupted); returns how many.
+pub(crate) async fn release_decided(gw: &Gateway) -> usize {
+    let held = gw.approvals.held_ids();
+    if held.is_empty() {
+        return 0;
+    }
+    match gw.store.decided_among(&held).await {
+        Ok(decided) => decided.into_iter().filter(|(id, status)| gw.approvals.notify(id, *status)).count(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading decisions for held calls failed");
+            0
         }
     }
 }
