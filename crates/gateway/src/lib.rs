@@ -342,12 +342,18 @@ impl Gateway {
         gone.len()
     }
 
-    /// Follows inventory changes made by other replicas (or other processes).
+    /// Follows inventory changes made by other replicas (or other processes):
+    /// at once when the store's listener hears of one (PostgreSQL), and every
+    /// `store.poll_interval_ms` in any case (the fallback, and the only path on SQLite).
     async fn follow_store(self: Arc<Self>) {
+        let notices = self.store.notices().clone();
         let mut tick = tokio::time::interval(self.store_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = notices.inventory_changed() => {}
+            }
             match self.store.version().await {
                 Ok(v) if v == self.directory.live().version => {}
                 Ok(_) => {
@@ -568,6 +574,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let app = routes::router(gw.clone());
+    // Other replicas' changes, as they commit (PostgreSQL); polling stays on beside it.
+    let change_listener = gw.store.listen(&gw.approvals.replica);
     let follower = tokio::spawn(gw.clone().follow_store());
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));
@@ -640,6 +648,9 @@ pub async fn serve(
     reaper.abort();
     usage.abort();
     follower.abort();
+    if let Some(l) = change_listener {
+        l.abort();
+    }
     policy_watch.abort();
     approvals.abort();
     console_prune.abort();
