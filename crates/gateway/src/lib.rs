@@ -46,6 +46,8 @@ pub struct Gateway {
     /// `server.public_url` without a trailing slash, when configured.
     pub public_url: Option<String>,
     pub store_poll: Duration,
+    /// `store.listen`: follow other replicas' changes by notification too (PostgreSQL).
+    pub store_listen: bool,
     pub upstreams: Vec<Arc<Upstream>>,
     pub upstream_names: Vec<String>,
     pub prefixes: Vec<Option<String>>,
@@ -235,6 +237,7 @@ impl Gateway {
             store,
             public_url,
             store_poll: Duration::from_millis(config.store.poll_interval_ms.0),
+            store_listen: config.store.listen,
             upstream_names: config.upstreams.iter().map(|u| u.name.0.clone()).collect(),
             prefixes: (0..n).map(|i| config.prefix_of(i)).collect(),
             include: config
@@ -575,7 +578,7 @@ pub async fn serve(
     let addr: SocketAddr = listener.local_addr()?;
     let app = routes::router(gw.clone());
     // Other replicas' changes, as they commit (PostgreSQL); polling stays on beside it.
-    let change_listener = gw.store.listen(&gw.approvals.replica);
+    let change_listener = if gw.store_listen { gw.store.listen(&gw.approvals.replica) } else { None };
     let follower = tokio::spawn(gw.clone().follow_store());
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));

@@ -42,6 +42,7 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         // Informational: without the listener, other replicas' changes still arrive by polling.
         "store_listener": match gw.store.backend {
             warden_store::Backend::Sqlite => "none (polling)",
+            warden_store::Backend::Postgres if !gw.store_listen => "off (store.listen: false; polling)",
             warden_store::Backend::Postgres if gw.store.notices().connected() => "listening",
             warden_store::Backend::Postgres => "reconnecting (polling meanwhile)",
         },

@@ -216,7 +216,7 @@ async fn policy_metrics(gw: &Gateway, out: &mut String) {
 
 /// The change listener (PostgreSQL `LISTEN`); absent on SQLite, which only polls.
 fn store_listener_metrics(gw: &Gateway, out: &mut String) {
-    if gw.store.backend != warden_store::Backend::Postgres {
+    if gw.store.backend != warden_store::Backend::Postgres || !gw.store_listen {
         return;
     }
     let n = gw.store.notices();
