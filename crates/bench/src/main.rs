@@ -19,13 +19,16 @@
 //!
 //! Other harnesses: `warden-bench ttft` (streaming time to first token,
 //! `ttft.rs`), `warden-bench propose` (the model door's policy stage on
-//! allowed proposed calls, `propose.rs`) and `warden-bench append` (the
-//! durable audit append alone, `append.rs`) and `warden-bench console` (the
-//! web console's pages and approval release, `console.rs`).
+//! allowed proposed calls, `propose.rs`), `warden-bench append` (the
+//! durable audit append alone, `append.rs`), `warden-bench console` (the
+//! web console's pages and approval release, `console.rs`) and
+//! `warden-bench propagation` (a suspension on one replica enforced on the
+//! others, on PostgreSQL, `propagation.rs`).
 
 mod append;
 mod console;
 mod passthrough;
+mod propagation;
 mod propose;
 mod ttft;
 
@@ -366,6 +369,10 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("console") {
         let a = console::ConsoleArgs::parse_from(argv[1..].iter());
         return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(console::run(a));
+    }
+    if argv.get(1).map(String::as_str) == Some("propagation") {
+        let a = propagation::PropagationArgs::parse_from(argv[1..].iter());
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(propagation::run(a));
     }
     if argv.get(1).map(String::as_str) == Some("ttft") {
         let a = ttft::TtftArgs::parse_from(argv[1..].iter());

@@ -741,6 +741,106 @@ async fn two_replicas_share_one_kill_switch() {
     assert_eq!(open(), 0, "B's session was not closed");
 }
 
+/// Two replicas on PostgreSQL with a 30 s poll: only the change notification
+/// can explain B enforcing A's suspension within a second. Then B's listening
+/// connection is killed and kept from coming back while A resumes the agent:
+/// that notification is lost, and B catches up when its listener reconnects.
+#[tokio::test]
+async fn suspension_reaches_the_other_replica_by_notification() {
+    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+            "WARDEN_REQUIRE_POSTGRES set without WARDEN_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = fresh_postgres_db(&base).await;
+    let db = url.rsplit_once('/').unwrap().1.to_string();
+    let yaml = config("store:\n  poll_interval_ms: 30000\nidentity:\n  issuer: https://warden.example\n");
+    let a = env_with(&yaml, Arc::new(warden_store::Store::open(&url).await.unwrap())).await;
+    // B connects as a role of its own, so that B alone can be kept from connecting.
+    let admin = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&base).await.unwrap();
+    let role = format!("b_{db}");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN SUPERUSER"))).execute(&admin).await.unwrap();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let b_url = format!("{scheme}://{role}@{}", rest.split_once('@').unwrap().1);
+    let b_store = Arc::new(warden_store::Store::open(&b_url).await.unwrap());
+    let b = TestGateway::start_with(&yaml, b_store).await;
+    let notices = b.gw.store.notices().clone();
+    wait("B's listener is not connected", 5000, &|| notices.connected()).await;
+    let (id, secret) = a.create(spec("notified-bot")).await;
+    let token = a.access_token(&id, &secret).await;
+    // B learns of the new agent from the notification, not from its 30 s poll.
+    let status = |name: &str| b.gw.directory.live().by_name.get(name).map(|x| x.record.status);
+    let took = wait("B never saw the new agent", 2000, &|| status("notified-bot").is_some()).await;
+    eprintln!("agent created on A, known on B after {took:?}");
+    assert_eq!(b.client(&token).try_initialize().await.status, 200);
+    let t0 = Instant::now();
+    assert_eq!(a.suspend("notified-bot", "suspend").await.0, 200);
+    let mut refused = None;
+    while t0.elapsed() < Duration::from_secs(2) {
+        if b.client(&token).try_initialize().await.status == 401 {
+            refused = Some(t0.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = refused.expect("B still accepts the suspended agent 2 s later (poll is 30 s)");
+    eprintln!("suspension on A refused on B after {took:?} (poll interval 30 s)");
+    let before = notices.notifications();
+    assert!(before >= 2, "B counted {before} notifications");
+
+    // Kill B's listening connection and keep it out (B's open pooled connections stay) while A resumes the agent.
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE {role} NOLOGIN"))).execute(&admin).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = $2",
+    )
+    .bind(format!("warden-listener {}", b.gw.approvals.replica))
+    .bind(&db)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "B's one listener");
+    wait("B's listener still reports connected", 2000, &|| !notices.connected()).await;
+    assert_eq!(a.suspend("notified-bot", "resume").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status("notified-bot"),
+        Some(warden_core::inventory::Status::Suspended),
+        "B saw the resumption without a listener or a poll"
+    );
+    // Let it back in: it reconnects (backoff) and re-reads what it missed.
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE {role} LOGIN"))).execute(&admin).await.unwrap();
+    let t1 = Instant::now();
+    wait("B's listener never reconnected", 10_000, &|| notices.connected() && notices.reconnects() == 1).await;
+    wait("B did not catch up after reconnecting", 2000, &|| {
+        status("notified-bot") == Some(warden_core::inventory::Status::Active)
+    })
+    .await;
+    eprintln!("B caught up {:?} after its role could log in again", t1.elapsed());
+    // Suspension voided the old tokens; a new one works on B again.
+    assert_eq!(b.client(&token).try_initialize().await.status, 401);
+    let token = a.access_token(&id, &secret).await;
+    assert_eq!(b.client(&token).try_initialize().await.status, 200);
+    // Metrics show the listener's state.
+    let m = reqwest::get(format!("{}/metrics", b.base())).await.unwrap().text().await.unwrap();
+    assert!(m.contains("warden_store_listener_up 1"), "{m}");
+    assert!(m.contains("warden_store_listener_reconnects_total 1"), "{m}");
+    admin.close().await;
+    drop(b);
+}
+
+/// Waits (asynchronously) up to `ms` for `ok`; how long it took.
+async fn wait(what: &str, ms: u64, ok: &dyn Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_millis(ms), "{what} after {ms} ms");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    start.elapsed()
+}
+
 async fn fresh_postgres_db(base: &str) -> String {
     warden_store::testing::fresh_postgres_db(base).await
 }

@@ -278,11 +278,15 @@ pub struct StoreConfig {
     pub url: Option<Str>,
     /// How often each replica checks the store for inventory changes made elsewhere.
     pub poll_interval_ms: Num<u64>,
+    /// PostgreSQL: also hear other replicas' changes as they commit (`LISTEN`/`NOTIFY`
+    /// on a connection of its own). `false` leaves polling alone, e.g. behind a
+    /// pooler in transaction mode, which cannot hold a `LISTEN`.
+    pub listen: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: None, poll_interval_ms: Num(1000) }
+        StoreConfig { url: None, poll_interval_ms: Num(1000), listen: true }
     }
 }
 

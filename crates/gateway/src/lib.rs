@@ -46,6 +46,8 @@ pub struct Gateway {
     /// `server.public_url` without a trailing slash, when configured.
     pub public_url: Option<String>,
     pub store_poll: Duration,
+    /// `store.listen`: follow other replicas' changes by notification too (PostgreSQL).
+    pub store_listen: bool,
     pub upstreams: Vec<Arc<Upstream>>,
     pub upstream_names: Vec<String>,
     pub prefixes: Vec<Option<String>>,
@@ -237,6 +239,7 @@ impl Gateway {
             store,
             public_url,
             store_poll: Duration::from_millis(config.store.poll_interval_ms.0),
+            store_listen: config.store.listen,
             upstream_names: config.upstreams.iter().map(|u| u.name.0.clone()).collect(),
             prefixes: (0..n).map(|i| config.prefix_of(i)).collect(),
             include: config
@@ -343,12 +346,18 @@ impl Gateway {
         gone.len()
     }
 
-    /// Follows inventory changes made by other replicas (or other processes).
+    /// Follows inventory changes made by other replicas (or other processes):
+    /// at once when the store's listener hears of one (PostgreSQL), and every
+    /// `store.poll_interval_ms` in any case (the fallback, and the only path on SQLite).
     async fn follow_store(self: Arc<Self>) {
+        let notices = self.store.notices().clone();
         let mut tick = tokio::time::interval(self.store_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = notices.inventory_changed() => {}
+            }
             match self.store.version().await {
                 Ok(v) if v == self.directory.live().version => {}
                 Ok(_) => {
@@ -569,6 +578,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     let app = routes::router(gw.clone());
+    // Other replicas' changes, as they commit (PostgreSQL); polling stays on beside it.
+    let change_listener = if gw.store_listen { gw.store.listen(&gw.approvals.replica) } else { None };
     let follower = tokio::spawn(gw.clone().follow_store());
     let policy_watch = tokio::spawn(policy_source::watch(gw.clone()));
     let approvals = tokio::spawn(approvals::follow(gw.clone()));
@@ -627,7 +638,7 @@ pub async fn serve(
                         tracing::error!(error = %e, "could not release held approvals");
                     }
                     // Their agents hear it (-32013, not executed) before the connections close.
-                    if approvals::release_decided(&gw).await > 0 {
+                    if approvals::release_decided(&gw, None).await > 0 {
                         let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
                     }
                     server.abort();
@@ -646,6 +657,9 @@ pub async fn serve(
     reaper.abort();
     usage.abort();
     follower.abort();
+    if let Some(l) = change_listener {
+        l.abort();
+    }
     policy_watch.abort();
     approvals.abort();
     console_prune.abort();

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use warden_core::time::Timestamp;
 
-use crate::{Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -210,19 +210,25 @@ impl Store {
         enforce_deadline: bool,
     ) -> Result<bool> {
         let deadline = if enforce_deadline { now.0 } else { i64::MIN };
-        let done = sqlx::query(
-            "UPDATE approvals SET status = $1, decided_by = $2, comment = $3, decided_at = $4 \
-             WHERE id = $5 AND status = 'pending' AND expires_at > $6",
-        )
-        .bind(to.as_str())
-        .bind(by)
-        .bind(comment)
-        .bind(now.0)
-        .bind(id)
-        .bind(deadline)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        const DECIDE: &str = "UPDATE approvals SET status = $1, decided_by = $2, comment = $3, decided_at = $4 \
+             WHERE id = $5 AND status = 'pending' AND expires_at > $6";
+        let q = |sql| sqlx::query(sql).bind(to.as_str()).bind(by).bind(comment).bind(now.0).bind(id).bind(deadline);
+        match self.backend {
+            Backend::Sqlite => {
+                Ok(q(sqlx::AssertSqlSafe(DECIDE.to_string())).execute(&self.pool).await?.rows_affected() == 1)
+            }
+            Backend::Postgres => {
+                // The decision and the notification to its holder, in one statement (one transaction).
+                let sql =
+                    format!("WITH d AS ({DECIDE} RETURNING id) SELECT d.id, pg_notify($7, $8)::text AS sent FROM d");
+                let rows = q(sqlx::AssertSqlSafe(sql))
+                    .bind(crate::notify::CHANNEL)
+                    .bind(crate::notify::approval_payload(id))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.len() == 1)
+            }
+        }
     }
 
     /// The current status of each of `ids` that is no longer pending (one
@@ -379,6 +385,10 @@ impl crate::Write<'_> {
         .bind(agent)
         .execute(&mut *self.tx)
         .await?;
+        if done.rows_affected() > 0 {
+            // Their holders, on whatever replica, stop waiting.
+            self.note(crate::notify::approval_payload("*"));
+        }
         Ok(done.rows_affected())
     }
 }

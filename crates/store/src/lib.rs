@@ -6,9 +6,15 @@
 //! transaction that also holds this process's writer lock, so a read-check-write
 //! sequence (uniqueness, the separation rule) is atomic with respect to this
 //! process, and unique constraints settle races between replicas. Every write
-//! bumps `inventory_version`, which replicas poll to notice changes.
+//! bumps `inventory_version`, which replicas poll to notice changes; on
+//! PostgreSQL the same transaction notifies them at once ([`notify`]).
+//!
+//! The schema is versioned ([`schema`], which also has the rules for writing a
+//! migration): opening a store migrates it, and refuses a database that a
+//! newer Warden has migrated past [`SCHEMA_VERSION`].
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -23,11 +29,14 @@ pub mod audit;
 mod audit_sqlite;
 pub mod console;
 mod limits;
+pub mod notify;
+pub mod schema;
 pub mod secrets;
 pub mod usage;
 pub use approvals::{Approval, ApprovalStatus, Grant};
 pub use audit::{AuditFilter, AuditHead, ExportError, ExportSummary, StoredRecord, UsageRow};
 pub use console::{ApprovalFacets, ApprovalFilter, ConsoleSession};
+pub use schema::SCHEMA_VERSION;
 pub use secrets::{CredentialUse, CredentialValue, SecretMeta};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +52,12 @@ pub enum StoreError {
     /// The audit writer's own SQLite connection or thread failed.
     #[error("audit writer: {0}")]
     AuditWriter(String),
+    /// A newer Warden has migrated the database past what this binary knows.
+    #[error(
+        "store: the database's schema is at version {database}, newer than this warden's schema version {binary}; \
+         it was upgraded by a newer warden: run that version or a later one (or restore a backup taken before the upgrade)"
+    )]
+    SchemaTooNew { database: i64, binary: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -59,6 +74,9 @@ pub struct Store {
     writer: tokio::sync::Mutex<()>,
     /// The database file, for the audit writer's own connection (SQLite only).
     sqlite_file: Option<std::path::PathBuf>,
+    /// The URL it was opened with (the change listener opens its own connection).
+    url: String,
+    notices: Arc<notify::Notices>,
 }
 
 /// One change to the inventory: who, when, what and why. `before`/`after` are
@@ -124,7 +142,8 @@ pub enum SecretUpdate {
     Clear,
 }
 
-const MIGRATIONS: &[&str] = &[
+/// The inventory's tables, as of schema version 1 (see [`schema`]).
+pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS agents (name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, record TEXT NOT NULL, \
      secret_hash TEXT, updated_at BIGINT NOT NULL)",
@@ -139,10 +158,6 @@ const MIGRATIONS: &[&str] = &[
      public_hex TEXT NOT NULL, created_at BIGINT NOT NULL, retired_at BIGINT)",
     "INSERT INTO meta (key, value) VALUES ('inventory_version', 0) ON CONFLICT (key) DO NOTHING",
 ];
-
-/// Column additions to tables of earlier versions; "already exists" is fine.
-const ADD_COLUMNS: &[&str] =
-    &["ALTER TABLE admin_tokens ADD COLUMN teams TEXT", "ALTER TABLE admin_tokens ADD COLUMN groups_list TEXT"];
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -224,13 +239,15 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The PostgreSQL advisory lock that starting replicas take in turn to migrate.
-const MIGRATION_LOCK: i64 = 0x5741_5244_454e; // "WARDEN"
-
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.
     /// `sqlite://PATH` or `postgres://...`.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, schema::STEPS).await
+    }
+
+    /// [`Store::open`] with the migration steps given (tests: a future version).
+    pub(crate) async fn open_with(url: &str, steps: &[schema::Step]) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -265,68 +282,19 @@ impl Store {
         }
         let pool = pool.connect_with(opts).await?;
         let sqlite_file = audit_sqlite::file_of(&url);
-        let store = Store { pool, backend, writer: tokio::sync::Mutex::new(()), sqlite_file };
-        store.migrate().await?;
+        let store = Store {
+            pool,
+            backend,
+            writer: tokio::sync::Mutex::new(()),
+            sqlite_file,
+            url: url.clone(),
+            notices: Arc::default(),
+        };
+        if let Err(e) = store.migrate_with(steps).await {
+            store.pool.close().await;
+            return Err(e);
+        }
         Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        let _w = self.writer.lock().await;
-        let records = [audit::records_table(self.backend)];
-        let statements = MIGRATIONS
-            .iter()
-            .chain(approvals::MIGRATIONS)
-            .chain(&records)
-            .chain(audit::MIGRATIONS)
-            .chain(secrets::MIGRATIONS)
-            .chain(usage::MIGRATIONS)
-            .chain(console::MIGRATIONS)
-            .chain(if self.backend == Backend::Postgres { limits::MIGRATIONS } else { &[] });
-        match self.backend {
-            Backend::Sqlite => {
-                let mut tx = self.begin_write().await?;
-                for m in statements {
-                    sqlx::query(*m).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
-            // Replicas already serving write while another one starts. In one
-            // transaction, `CREATE INDEX IF NOT EXISTS` keeps a SHARE lock on its
-            // table while a later statement waits for a row a serving replica holds
-            // (the audit head), and that replica waits for the table: a deadlock
-            // that fails one side (an audit commit, or the start). One statement at
-            // a time, each its own transaction, holds at most one lock while it
-            // waits. Every statement is idempotent, so an interrupted run is
-            // finished by the next; starting replicas take turns (advisory lock).
-            Backend::Postgres => {
-                let mut conn = self.pool.acquire().await?;
-                sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
-                let mut done = Ok(());
-                for m in statements {
-                    if let Err(e) = sqlx::query(*m).execute(&mut *conn).await {
-                        done = Err(e);
-                        break;
-                    }
-                }
-                let unlocked =
-                    sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
-                if unlocked.is_err() {
-                    // Never hand a connection that may still hold the lock back to the pool.
-                    let _ = sqlx::Connection::close(conn.detach()).await;
-                }
-                done?;
-                unlocked?;
-            }
-        }
-        for m in ADD_COLUMNS {
-            if let Err(e) = sqlx::query(*m).execute(&self.pool).await {
-                let msg = e.to_string();
-                if !(msg.contains("duplicate column") || msg.contains("already exists")) {
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
     }
 
     pub async fn close(&self) {
@@ -416,7 +384,7 @@ impl Store {
     pub async fn write(&self) -> Result<Write<'_>> {
         let guard = self.writer.lock().await;
         let tx = self.begin_write().await?;
-        Ok(Write { tx, backend: self.backend, _guard: guard })
+        Ok(Write { tx, backend: self.backend, notes: Vec::new(), _guard: guard })
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front
@@ -434,6 +402,8 @@ impl Store {
 pub struct Write<'a> {
     tx: sqlx::Transaction<'static, Any>,
     backend: Backend,
+    /// Change notifications to send with the commit, besides the inventory's (PostgreSQL).
+    notes: Vec<String>,
     _guard: tokio::sync::MutexGuard<'a, ()>,
 }
 
@@ -602,16 +572,50 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Commits, bumping the inventory version so other replicas reload.
+    /// Commits, bumping the inventory version so other replicas reload. On
+    /// PostgreSQL the bump also notifies them (see [`notify`]); the
+    /// notification leaves on commit, and not at all on rollback.
     pub async fn commit(mut self) -> Result<()> {
-        sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'inventory_version'").execute(&mut *self.tx).await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'inventory_version'")
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            Backend::Postgres => {
+                // One round trip: the bump and its notification. (`::text`: `Any` has no `void`.)
+                sqlx::query(
+                    "WITH v AS (UPDATE meta SET value = value + 1 WHERE key = 'inventory_version' RETURNING value) \
+                     SELECT pg_notify($1, 'inventory:' || value)::text FROM v",
+                )
+                .bind(notify::CHANNEL)
+                .execute(&mut *self.tx)
+                .await?;
+            }
+        }
+        self.send_notes().await?;
         self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues a change notification for other replicas, sent if this write commits.
+    pub(crate) fn note(&mut self, payload: String) {
+        if self.backend == Backend::Postgres && !self.notes.contains(&payload) {
+            self.notes.push(payload);
+        }
+    }
+
+    async fn send_notes(&mut self) -> Result<()> {
+        for n in std::mem::take(&mut self.notes) {
+            sqlx::query("SELECT pg_notify($1, $2)::text").bind(notify::CHANNEL).bind(n).execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 
     /// Commits a write that changes nothing the inventory shows (usage
     /// counters): other replicas have nothing to reload.
-    pub async fn commit_quiet(self) -> Result<()> {
+    pub async fn commit_quiet(mut self) -> Result<()> {
+        self.send_notes().await?;
         self.tx.commit().await?;
         Ok(())
     }

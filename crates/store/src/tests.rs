@@ -570,23 +570,19 @@ async fn audit_contention(url: &str) {
     }
 }
 
-/// A replica that starts (and so migrates) while another is committing audit
+/// A replica that starts and migrates (an upgrade: here a next version that
+/// runs the baseline's statements again) while another is committing audit
 /// records: neither fails. Run in one transaction, the migration held a SHARE
 /// lock on `audit_records` (from `CREATE INDEX IF NOT EXISTS`) while it waited
 /// for the audit head row, which the committing replica held while it waited
 /// for `audit_records`: PostgreSQL broke the deadlock by failing one of them.
 #[tokio::test]
 async fn postgres_migration_beside_an_audit_commit() {
-    let Ok(base) = std::env::var("WARDEN_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
-            "WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let Some(base) = postgres_base() else { return };
     let url = fresh_postgres_db(&base).await;
     let serving = Store::open(&url).await.unwrap();
+    let mut next: Vec<schema::Step> = schema::STEPS.to_vec();
+    next.push(schema::Step { version: SCHEMA_VERSION + 1, ops: schema::STEPS[0].ops });
     // An audit commit on the serving replica, between its two statements (the
     // head row is locked first, as the appender does)...
     let mut tx = serving.pool.begin().await.unwrap();
@@ -594,7 +590,7 @@ async fn postgres_migration_beside_an_audit_commit() {
     // ...when another replica starts.
     let starting = tokio::spawn({
         let url = url.clone();
-        async move { Store::open(&url).await }
+        async move { Store::open_with(&url, &next).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let insert = sqlx::query(
@@ -611,7 +607,276 @@ async fn postgres_migration_beside_an_audit_commit() {
         tokio::time::timeout(std::time::Duration::from_secs(20), starting).await.expect("the start hung").unwrap();
     assert!(insert.is_ok(), "the serving replica's audit commit failed: {insert:?}");
     let second = started.expect("the starting replica failed to open the store");
+    assert_eq!(second.schema_version().await.unwrap(), SCHEMA_VERSION + 1, "the step ran");
     assert_eq!(second.audit_head().await.unwrap().seq, 0);
     second.close().await;
     serving.close().await;
+}
+
+// ---- Versioned schema migrations ----
+
+async fn raw_pool(url: &str) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = if url.starts_with("sqlite:") { format!("{url}?mode=rwc") } else { url.to_string() };
+    AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap()
+}
+
+/// A store the schema does not know any more: stamped one version ahead.
+async fn refuses_a_newer_schema(url: &str) {
+    let s = Store::open(url).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    sqlx::query("UPDATE meta SET value = $1 WHERE key = 'schema_version'")
+        .bind(SCHEMA_VERSION + 1)
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    s.close().await;
+    let err = Store::open(url).await.err().expect("a newer schema must be refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { database, binary }
+            if database == SCHEMA_VERSION + 1 && binary == SCHEMA_VERSION),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("at version {}", SCHEMA_VERSION + 1)), "{msg}");
+    assert!(msg.contains(&format!("schema version {SCHEMA_VERSION};")), "{msg}");
+    // Refused without touching it.
+    let pool = raw_pool(url).await;
+    let v: i64 =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'").fetch_one(&pool).await.unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1);
+    pool.close().await;
+}
+
+/// A database from before versioning: some tables, an older `admin_tokens`
+/// (without `teams` and `groups_list`), no version row.
+async fn upgrades_an_unversioned_database(url: &str) {
+    let pool = raw_pool(url).await;
+    for sql in [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+        "INSERT INTO meta (key, value) VALUES ('inventory_version', 7)",
+        "CREATE TABLE admin_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE, \
+         role TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, revoked_at BIGINT)",
+        "INSERT INTO admin_tokens VALUES ('t1', 'ops', 'abc', 'admin', 1, 'test', NULL)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let s = Store::open(url).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(s.version().await.unwrap(), 7, "existing meta rows are kept");
+    let t = s.admin_token("abc").await.unwrap().expect("the old token survives");
+    assert_eq!((t.name.as_str(), t.teams.clone()), ("ops", vec!["*".to_string()]), "new columns read as their default");
+    // The tables the old database lacked exist now.
+    assert!(s.agents().await.unwrap().is_empty());
+    assert!(s.approvals(None, 10).await.unwrap().is_empty());
+    s.close().await;
+}
+
+/// Version N+1 migrates a database that version N keeps using; then N, restarting, refuses it.
+async fn upgrades_while_in_use(url: &str) {
+    let mut next: Vec<schema::Step> = schema::STEPS.to_vec();
+    next.push(schema::Step {
+        version: SCHEMA_VERSION + 1,
+        ops: |_| {
+            vec![
+                schema::Op::Sql("CREATE TABLE IF NOT EXISTS future_things (id TEXT PRIMARY KEY, note TEXT)".into()),
+                schema::Op::AddColumn { table: "agents", column: "future_note", decl: "TEXT" },
+            ]
+        },
+    });
+    let old = Arc::new(Store::open(url).await.unwrap());
+    let writer = {
+        let old = old.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let mut w = old.write().await.unwrap();
+                w.insert_agent(&record(&format!("live-bot-{i}")), None).await.unwrap();
+                w.commit().await.unwrap();
+                let _ = old.agents().await.unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let new = Store::open_with(url, &next).await.unwrap();
+    writer.await.expect("version N kept working while N+1 migrated");
+    assert_eq!(new.schema_version().await.unwrap(), SCHEMA_VERSION + 1);
+    // N still reads and writes the upgraded tables.
+    let mut w = old.write().await.unwrap();
+    w.insert_agent(&record("after-upgrade-bot"), None).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(old.agents().await.unwrap().len(), 41);
+    assert_eq!(new.agents().await.unwrap().len(), 41);
+    sqlx::query("UPDATE agents SET future_note = 'n' WHERE name = 'after-upgrade-bot'")
+        .execute(&new.pool)
+        .await
+        .unwrap();
+    // N+1 opening again has nothing left to do.
+    assert_eq!(new.migrate_with(&next).await.unwrap(), SCHEMA_VERSION + 1);
+    // N restarting refuses the database N+1 migrated.
+    let err = Store::open(url).await.err().expect("N refuses N+1's schema");
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+    new.close().await;
+    old.close().await;
+}
+
+fn sqlite_url() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("warden-store-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("w.db").display());
+    (dir, url)
+}
+
+#[tokio::test]
+async fn sqlite_schema_versions() {
+    for case in 0..3 {
+        let (dir, url) = sqlite_url();
+        match case {
+            0 => refuses_a_newer_schema(&url).await,
+            1 => upgrades_an_unversioned_database(&url).await,
+            _ => upgrades_while_in_use(&url).await,
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+fn postgres_base() -> Option<String> {
+    match std::env::var("WARDEN_TEST_POSTGRES_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            assert!(
+                std::env::var("WARDEN_REQUIRE_POSTGRES").is_err(),
+                "WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: WARDEN_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_schema_versions() {
+    let Some(base) = postgres_base() else { return };
+    refuses_a_newer_schema(&fresh_postgres_db(&base).await).await;
+    upgrades_an_unversioned_database(&fresh_postgres_db(&base).await).await;
+    upgrades_while_in_use(&fresh_postgres_db(&base).await).await;
+}
+
+/// Replicas starting together on a fresh database: the advisory lock makes
+/// them migrate one after the other, so none fails on another's half-made tables.
+#[tokio::test]
+async fn postgres_concurrent_first_opens() {
+    let Some(base) = postgres_base() else { return };
+    for _ in 0..3 {
+        let url = fresh_postgres_db(&base).await;
+        let opens = (0..4).map(|_| Store::open(&url));
+        let stores: Vec<Store> =
+            futures::future::join_all(opens).await.into_iter().map(|r| r.expect("every replica opens")).collect();
+        for s in &stores {
+            assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+        }
+        for s in stores {
+            s.close().await;
+        }
+    }
+}
+
+// ---- Change notifications (PostgreSQL) ----
+
+/// Waits up to `ms` for `f`; whether it finished.
+async fn within<F: std::future::Future>(ms: u64, f: F) -> bool {
+    tokio::time::timeout(Duration::from_millis(ms), f).await.is_ok()
+}
+
+async fn until(ms: u64, mut ok: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + Duration::from_millis(ms);
+    while std::time::Instant::now() < end {
+        if ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ok()
+}
+
+#[tokio::test]
+async fn postgres_change_notifications() {
+    let Some(base) = postgres_base() else { return };
+    let url = fresh_postgres_db(&base).await;
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let listener = b.listen("b").expect("PostgreSQL listens");
+    let n = b.notices().clone();
+    assert!(until(5000, || n.connected()).await, "listener never connected");
+    // Connecting is followed by a full re-read: both wake-ups fire once.
+    assert!(within(1000, n.inventory_changed()).await);
+    assert!(within(1000, n.approvals_decided()).await);
+    assert_eq!(n.take_decided(), notify::DecidedIds::All);
+
+    // A committed write wakes the other store.
+    let mut w = a.write().await.unwrap();
+    w.insert_agent(&record("n-bot"), None).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(within(2000, n.inventory_changed()).await, "no notification of a committed write");
+    // A rolled-back write, a quiet write and a refused decision notify nobody.
+    let mut w = a.write().await.unwrap();
+    w.insert_agent(&record("gone-bot"), None).await.unwrap();
+    drop(w);
+    a.write().await.unwrap().commit_quiet().await.unwrap();
+    let heard = n.notifications();
+    assert!(!within(300, n.inventory_changed()).await, "a rolled-back or quiet write notified");
+    assert_eq!(n.notifications(), heard);
+
+    // A decision names its approval; a decision that does not move it sends nothing.
+    let far = Timestamp::now().0 + 3600;
+    a.insert_approval(&approval("apr_n1", "b", far)).await.unwrap();
+    let now = Timestamp::now();
+    assert!(a.decide_approval("apr_n1", ApprovalStatus::Approved, Some("h"), None, now, true).await.unwrap());
+    assert!(within(2000, n.approvals_decided()).await, "no notification of a decision");
+    assert_eq!(n.take_decided(), notify::DecidedIds::Some(vec!["apr_n1".into()]));
+    assert!(!a.decide_approval("apr_n1", ApprovalStatus::Denied, Some("h"), None, now, true).await.unwrap());
+    assert_eq!(a.approval("apr_n1").await.unwrap().unwrap().status, ApprovalStatus::Approved);
+    assert!(!within(300, n.approvals_decided()).await, "a decision that changed nothing notified");
+    // The kill switch cancelling pending approvals wakes every holder.
+    a.insert_approval(&approval("apr_n2", "b", far)).await.unwrap();
+    let mut w = a.write().await.unwrap();
+    assert_eq!(w.cancel_pending_approvals("alpha-bot", now, "suspended").await.unwrap(), 1);
+    w.commit().await.unwrap();
+    assert!(within(2000, n.approvals_decided()).await);
+    assert_eq!(n.take_decided(), notify::DecidedIds::All);
+    assert!(within(2000, n.inventory_changed()).await);
+
+    // The listening connection killed: it reconnects and wakes everything (the catch-up).
+    let admin = raw_pool(&url).await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(format!("{} b", notify::APPLICATION_NAME))
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, vec![true], "exactly one listening connection");
+    assert!(until(5000, || n.reconnects() == 1 && n.connected()).await, "listener did not reconnect");
+    assert!(within(1000, n.inventory_changed()).await, "no re-read after reconnecting");
+    assert_eq!(n.take_decided(), notify::DecidedIds::All);
+    // And it hears new writes again.
+    let mut w = a.write().await.unwrap();
+    w.insert_agent(&record("later-bot"), None).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(within(2000, n.inventory_changed()).await, "no notification after reconnecting");
+    listener.abort();
+    admin.close().await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_has_no_listener() {
+    let (dir, url) = sqlite_url();
+    let s = Store::open(&url).await.unwrap();
+    assert!(s.listen("x").is_none());
+    assert!(!s.notices().connected());
+    s.close().await;
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,5 +1,5 @@
 //! Liveness and readiness probes: `/healthz` and `/readyz` (upstream health,
-//! store reachability, catalog size and conflicts).
+//! store reachability and its change listener, catalog size and conflicts).
 
 use std::sync::Arc;
 
@@ -39,6 +39,13 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     let body = json!({
         "status": if !gw.ready() { "draining" } else if !store_ok { "store unavailable" } else { "ready" },
         "store": if store_ok { "ok" } else { "unavailable" },
+        // Informational: without the listener, other replicas' changes still arrive by polling.
+        "store_listener": match gw.store.backend {
+            warden_store::Backend::Sqlite => "none (polling)",
+            warden_store::Backend::Postgres if !gw.store_listen => "off (store.listen: false; polling)",
+            warden_store::Backend::Postgres if gw.store.notices().connected() => "listening",
+            warden_store::Backend::Postgres => "reconnecting (polling meanwhile)",
+        },
         "upstreams": upstreams,
         "tools": cat.tools.entries.len(),
         "sessions": gw.sessions.len(),

@@ -236,6 +236,21 @@ async fn policy_metrics(gw: &Gateway, out: &mut String) {
     let _ = writeln!(out, "warden_approvals_held {}", gw.approvals.held());
     out.push_str("# HELP warden_approval_webhook_failures_total Approval notifications that failed after retries.\n# TYPE warden_approval_webhook_failures_total counter\n");
     let _ = writeln!(out, "warden_approval_webhook_failures_total {}", gw.approvals.webhook_failures.load(Relaxed));
+    store_listener_metrics(gw, out);
+}
+
+/// The change listener (PostgreSQL `LISTEN`); absent on SQLite, which only polls.
+fn store_listener_metrics(gw: &Gateway, out: &mut String) {
+    if gw.store.backend != warden_store::Backend::Postgres || !gw.store_listen {
+        return;
+    }
+    let n = gw.store.notices();
+    out.push_str("# HELP warden_store_listener_up 1 while the change listener is connected; 0 while only polling sees other replicas' changes.\n# TYPE warden_store_listener_up gauge\n");
+    let _ = writeln!(out, "warden_store_listener_up {}", u8::from(n.connected()));
+    out.push_str("# HELP warden_store_notifications_total Change notifications received from the store.\n# TYPE warden_store_notifications_total counter\n");
+    let _ = writeln!(out, "warden_store_notifications_total {}", n.notifications());
+    out.push_str("# HELP warden_store_listener_reconnects_total Times the change listener reconnected (each followed by a full re-read).\n# TYPE warden_store_listener_reconnects_total counter\n");
+    let _ = writeln!(out, "warden_store_listener_reconnects_total {}", n.reconnects());
 }
 
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {

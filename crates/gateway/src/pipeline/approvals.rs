@@ -1,8 +1,9 @@
 //! Held calls. A call that policy sends to a human is stored as a pending
 //! approval (so it survives restarts and every replica can list and decide
 //! it); the replica holding the call waits on it here. A decision made on
-//! this replica wakes the holder at once; one made on another replica is seen
-//! within [`DECISION_POLL`] (one query for all the calls a replica holds). Replicas beat a heartbeat into the store, so an
+//! this replica wakes the holder at once; one made on another replica wakes it
+//! by a PostgreSQL notification, or within [`DECISION_POLL`] (one query for all
+//! the calls a replica holds) without one. Replicas beat a heartbeat into the store, so an
 //! approval whose holder died is marked honestly (`interrupted`, "gateway
 //! restarted") instead of staying pending forever.
 
@@ -97,24 +98,38 @@ pub(crate) async fn follow(gw: Arc<Gateway>) {
 }
 
 /// How often a replica holding calls looks for decisions made on other
-/// replicas: a human's approval on any replica releases the call within
-/// about this long. One query for all held calls, and none while nothing is held.
+/// replicas, when nothing told it of one: on PostgreSQL the deciding replica
+/// notifies the holder (see `warden_store::notify`), which re-reads at once;
+/// this poll is the fallback (and the path on SQLite). One query for all held
+/// calls, and none while nothing is held.
 pub(crate) const DECISION_POLL: Duration = Duration::from_millis(50);
 
 /// Releases held calls decided on another replica.
 pub(crate) async fn watch_decisions(gw: Arc<Gateway>) {
+    let notices = gw.store.notices().clone();
     let mut tick = tokio::time::interval(DECISION_POLL.min(gw.store_poll));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        release_decided(&gw).await;
+        let only = tokio::select! {
+            _ = tick.tick() => None,
+            _ = notices.approvals_decided() => match notices.take_decided() {
+                warden_store::notify::DecidedIds::All => None,
+                warden_store::notify::DecidedIds::Some(ids) => Some(ids),
+            },
+        };
+        release_decided(&gw, only.as_deref()).await;
     }
 }
 
 /// Wakes the calls this replica holds whose approvals are no longer pending in
 /// the store (decided anywhere, or marked interrupted); returns how many.
-pub(crate) async fn release_decided(gw: &Gateway) -> usize {
-    let held = gw.approvals.held_ids();
+/// `only`: a notification named the approvals it is about, so only those this
+/// replica holds are re-read.
+pub(crate) async fn release_decided(gw: &Gateway, only: Option<&[String]>) -> usize {
+    let mut held = gw.approvals.held_ids();
+    if let Some(ids) = only {
+        held.retain(|h| ids.contains(h));
+    }
     if held.is_empty() {
         return 0;
     }
