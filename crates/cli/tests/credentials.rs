@@ -861,11 +861,9 @@ async fn a_secret_stored_or_rotated_later_is_redacted_before_its_first_use() {
     let mut c = tg.client(TOKEN);
     c.initialize().await;
     // `warden secret set` in another process, after the gateway started.
+    // (The gateway's own 5 s refresh may see it first; the explicit refresh
+    // stands for that tick, so nothing here depends on timing.)
     store.secret_put("later", &SealedSecret::seal(&kek, "later", "later-value-4c3b2a1908f7e6d5"), 2).await.unwrap();
-    assert_eq!(
-        text_of(&c.call("echo", json!({"text": "later-value-4c3b2a1908f7e6d5"})).await),
-        "later-value-4c3b2a1908f7e6d5"
-    );
     tg.gw.custody.refresh_store_secrets().await;
     assert_eq!(text_of(&c.call("echo", json!({"text": "later-value-4c3b2a1908f7e6d5"})).await), "[REDACTED:later]");
     // Rotated: the new value is redacted at once, and the old one still is.
