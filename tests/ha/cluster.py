@@ -322,12 +322,13 @@ def sse_messages(r):
         if line is None:
             continue
         if line == "":
-            if data:
+            # An event with no data (a held call's priming event) carries no message.
+            if "".join(data):
                 yield json.loads("\n".join(data))
-                data = []
+            data = []
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
-    if data:
+    if "".join(data):
         yield json.loads("\n".join(data))
 
 
@@ -375,6 +376,65 @@ class Load:
     def snapshot(self):
         with self.lock:
             return list(self.calls)
+
+
+class Front:
+    """A loopback TCP front for the replicas, as a Service is: each new
+    connection goes to the first replica in `order` that accepts it. A
+    connection's bytes are relayed both ways until either side closes."""
+
+    def __init__(self, ports):
+        self.ports = list(ports)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.routed = []  # the backend port of each connection, in order
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self):
+        deadline = time.monotonic() + 300
+        while not self.stopped.is_set() and time.monotonic() < deadline:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            for port in self.ports:
+                try:
+                    backend = socket.create_connection(("127.0.0.1", port), timeout=1)
+                except OSError:
+                    continue
+                self.routed.append(port)
+                for a, b in ((client, backend), (backend, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                break
+            else:
+                client.close()
+        self.sock.close()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stopped.set()
 
 
 class PortWatch:

@@ -98,31 +98,36 @@ async fn env_with(yaml: &str, store: Arc<warden_store::Store>) -> Env {
     let tg = TestGateway::start_with(yaml, store).await;
     let http = reqwest::Client::new();
     let mut e = Env { tg, admin, http, agent_token: String::new() };
-    let (s, v) = e
-        .api(
-            Method::POST,
-            "/api/v1/agents",
-            Some(json!({"name": "pay-bot", "owner": "alice@example.com", "team": "payments", "purpose": "tests",
-                        "allow_tools": ["*"], "allow_resources": ["*"], "allow_prompts": ["*"]})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let (id, secret) = (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().unwrap().to_string());
-    let r = e
-        .http
-        .post(format!("{}/oauth/token", e.tg.base()))
-        .basic_auth(id, Some(secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    e.agent_token = v["access_token"].as_str().unwrap().to_string();
+    e.agent_token = e.new_agent("pay-bot").await;
     e
 }
 
 impl Env {
+    /// An inventory bot that may use everything, and an OAuth access token for it.
+    async fn new_agent(&self, name: &str) -> String {
+        let (s, v) = self
+            .api(
+                Method::POST,
+                "/api/v1/agents",
+                Some(json!({"name": name, "owner": "alice@example.com", "team": "payments", "purpose": "tests",
+                            "allow_tools": ["*"], "allow_resources": ["*"], "allow_prompts": ["*"]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.tg.base()))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
     async fn api_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         api_call(&self.http, &self.tg.base(), Some(token), method, path, body).await
     }
@@ -352,7 +357,11 @@ async fn expiry_disconnect_and_grants() {
     let rb = c.request().timeout(Duration::from_millis(800)).body(
         json!({"jsonrpc": "2.0", "id": 50, "method": "tools/call", "params": {"name": "delete_file", "arguments": {"path": "/srv/gone"}}}).to_string(),
     );
-    assert!(rb.send().await.is_err(), "the client gave up");
+    // (A held call answers on a stream at once: the body is what never comes.)
+    match rb.send().await {
+        Err(_) => {}
+        Ok(r) => assert!(r.text().await.is_err(), "the client gave up"),
+    }
     let (_, v) = e.api(Method::GET, "/api/v1/approvals?status=all", None).await;
     let gone = v["approvals"].as_array().unwrap().iter().find(|a| a["arguments"]["path"] == "/srv/gone").unwrap()["id"]
         .as_str()
@@ -462,24 +471,7 @@ async fn decision_api_for_built_in_tools() {
             .await;
     assert_eq!(s, 409);
     // Another agent presenting this agent's approval id learns nothing.
-    let (_, v) = e
-        .api(
-            Method::POST,
-            "/api/v1/agents",
-            Some(json!({"name": "other-bot", "owner": "b@example.com", "team": "payments", "allow_tools": ["*"]})),
-        )
-        .await;
-    let r = e
-        .http
-        .post(format!("{}/oauth/token", e.tg.base()))
-        .basic_auth(v["client_id"].as_str().unwrap(), Some(v["client_secret"].as_str().unwrap()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
-    let other: Value = r.json().await.unwrap();
-    let other = other["access_token"].as_str().unwrap().to_string();
+    let other = e.new_agent("other-bot").await;
     let (_, v) = decide(t.clone(), json!({"tool": "exec", "params": {"command": "shred x"}})).await;
     let id2 = v["approval_id"].as_str().unwrap().to_string();
     let (s, _) =
@@ -538,7 +530,8 @@ async fn restart_interrupts_held_calls_honestly() {
     let r =
         tokio::time::timeout(Duration::from_secs(10), task).await.expect("the held call was never answered").unwrap();
     assert_eq!(r.body["error"]["code"], -32013, "{:?}", r.body);
-    assert!(r.body["error"]["message"].as_str().unwrap().ends_with("was interrupted"), "{:?}", r.body);
+    let msg = r.body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("was interrupted") && msg.contains("not executed"), "{:?}", r.body);
     // A new gateway on the same store reports it honestly: not pending, not approvable.
     let tg2 = TestGateway::start_with(&yaml, store.clone()).await;
     let admin = e.admin.clone();
@@ -585,6 +578,171 @@ async fn restart_interrupts_held_calls_honestly() {
         }
     })
     .await;
+}
+
+/// Opens a held `tools/call` as an SSE client does and reads its priming
+/// event: (event id, retry, the open response). Dropping the response
+/// breaks the connection, as a dying replica or a proxy would.
+async fn open_held(c: &Client, id: i64, args: Value) -> (String, Option<u64>, reqwest::Response) {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "delete_file", "arguments": args}});
+    let mut resp = c.request().body(body.to_string()).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut p = warden_mcp::sse::Parser::default();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await.unwrap().unwrap().unwrap();
+        if let Some(ev) = p.feed(&chunk).into_iter().next() {
+            assert_eq!(ev.data, "", "the first event primes the stream");
+            return (ev.id.expect("the priming event has an id"), ev.retry, resp);
+        }
+    }
+}
+
+/// `GET /mcp` resuming a stream: the status and the events with data.
+async fn resume_get(url: &str, token: &str, session: Option<&str>, last: &str) -> (u16, Vec<warden_mcp::sse::Event>) {
+    let mut rb = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", last)
+        .timeout(Duration::from_secs(20));
+    if let Some(s) = session {
+        rb = rb.header("mcp-session-id", s);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let evs = warden_mcp::sse::Parser::default().feed(text.as_bytes());
+    (status, evs.into_iter().filter(|e| !e.data.is_empty() || e.id.is_some()).collect())
+}
+
+/// The answer a resumed stream ends with: its event id and message.
+fn resumed_answer(evs: &[warden_mcp::sse::Event]) -> (String, Value) {
+    let last = evs.iter().rev().find(|e| !e.data.is_empty()).expect("the resumed stream carried an answer");
+    (last.id.clone().unwrap_or_default(), serde_json::from_str(&last.data).unwrap())
+}
+
+/// A held call's stream can be resumed on another replica (`GET` with
+/// `Last-Event-ID`), which answers the original request with the call's fate
+/// from the shared store: the holder lost its client (cancelled), the holder
+/// died (interrupted by the sweep), or it ran the call and the result was
+/// lost. Nobody else can resume it, and a finished stream is not reopened.
+#[tokio::test]
+async fn a_held_stream_resumes_on_another_replica_with_the_calls_fate() {
+    let store = sqlite_store().await;
+    // One issuer for both, so a token from one is good on the other.
+    let yaml = format!("identity:\n  issuer: https://warden.example\n{}", config(None, "", ""));
+    let e = env_with(&yaml, store.clone()).await;
+    let b = TestGateway::start_with(&yaml, store.clone()).await;
+    let c = e.client().await;
+    let session = c.session.clone().unwrap();
+
+    // 1. Held on A; the connection breaks (the response is dropped).
+    let (ev_id, retry, resp) = open_held(&c, 41, json!({"path": "/srv/resume-1"})).await;
+    assert!(ev_id.starts_with("h1.apr_") && ev_id.ends_with(".0"), "{ev_id}");
+    assert_eq!(retry, Some(1000), "the client is told how soon to reconnect");
+    let approval = e.pending().await["id"].as_str().unwrap().to_string();
+    assert!(ev_id.contains(&approval), "{ev_id}");
+    drop(resp);
+    // The client resumes on B: A, which lost its client, cancelled the call, and B says so.
+    let (status, evs) = resume_get(&b.url(), &e.agent_token, Some(&session), &ev_id).await;
+    assert_eq!(status, 200);
+    assert_eq!(evs[0].data, "", "a resumed stream is primed too");
+    let (last_id, msg) = resumed_answer(&evs);
+    assert!(last_id.ends_with(".end"), "{last_id}");
+    assert_eq!((msg["id"].clone(), msg["error"]["code"].clone()), (json!(41), json!(-32013)), "{msg}");
+    assert!(msg["error"]["message"].as_str().unwrap().contains("cancelled"), "{msg}");
+    let a = store.approval(&approval).await.unwrap().unwrap();
+    assert_eq!(a.status, warden_store::ApprovalStatus::Cancelled);
+    // A stream that ended with its response is not reopened (405 stops MCP SDK clients).
+    let (status, _) = resume_get(&b.url(), &e.agent_token, Some(&session), &last_id).await;
+    assert_eq!(status, 405);
+
+    // 2. The holder died without a word (a stale heartbeat): B waits for the
+    // sweep and answers "interrupted", with the request id the client sent.
+    let mut dead = a.clone();
+    dead.id = "apr_resumedead".into();
+    dead.status = warden_store::ApprovalStatus::Pending;
+    dead.holder = "replica-killed".into();
+    dead.decided_by = None;
+    dead.decided_at = None;
+    dead.outcome = None;
+    dead.expires_at = warden_core::time::Timestamp(warden_core::time::Timestamp::now().0 + 600);
+    store.insert_approval(&dead).await.unwrap();
+    store.heartbeat("replica-killed", warden_core::time::now_ms() - 60_000).await.unwrap();
+    let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+    let dead_id = format!("h1.apr_resumedead.{}.3", b64(&json!("call-7")));
+    let (status, evs) = resume_get(&b.url(), &e.agent_token, Some(&session), &dead_id).await;
+    assert_eq!(status, 200);
+    let (_, msg) = resumed_answer(&evs);
+    assert_eq!((msg["id"].clone(), msg["error"]["code"].clone()), (json!("call-7"), json!(-32013)), "{msg}");
+    let text = msg["error"]["message"].as_str().unwrap();
+    assert!(text.contains("was interrupted") && text.contains("not executed"), "{msg}");
+    assert_eq!(
+        store.approval("apr_resumedead").await.unwrap().unwrap().status,
+        warden_store::ApprovalStatus::Interrupted
+    );
+
+    // 3. Approved, and run by a holder whose answer was lost: the agent is
+    // told it ran (not to call blindly again), with the trace to look up.
+    let mut ran = dead.clone();
+    ran.id = "apr_resumeran".into();
+    ran.holder = e.tg.gw.approvals.replica.clone();
+    store.insert_approval(&ran).await.unwrap();
+    let now = warden_core::time::Timestamp::now();
+    let approved =
+        store.decide_approval("apr_resumeran", warden_store::ApprovalStatus::Approved, Some("alice"), None, now, false);
+    assert!(approved.await.unwrap());
+    store.set_approval_outcome("apr_resumeran", "executed").await.unwrap();
+    let ran_id = format!("h1.apr_resumeran.{}.1", b64(&json!(9)));
+    let (_, evs) = resume_get(&b.url(), &e.agent_token, Some(&session), &ran_id).await;
+    let (_, msg) = resumed_answer(&evs);
+    assert_eq!((msg["id"].clone(), msg["error"]["code"].clone()), (json!(9), json!(-32603)), "{msg}");
+    let text = msg["error"]["message"].as_str().unwrap();
+    assert!(text.contains("ran") && text.contains("lost") && text.contains(&ran.trace_id), "{msg}");
+
+    // Nobody else resumes it: another agent, another session, an unknown
+    // approval all get the same 404; a garbled id is not a resumption (the
+    // session rules apply: 400 without one); no token is 401.
+    let other = e.new_agent("resume-other-bot").await;
+    let mut seen = (401, vec![]);
+    for _ in 0..100 {
+        // B learns of the new agent at its next poll.
+        seen = resume_get(&b.url(), &other, None, &ran_id).await;
+        if seen.0 != 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, evs) = seen;
+    assert_eq!((status, evs.len()), (404, 0));
+    let (status, _) = resume_get(&b.url(), &e.agent_token, Some("not-this-session"), &ran_id).await;
+    assert_eq!(status, 404);
+    let (status, _) =
+        resume_get(&b.url(), &e.agent_token, Some(&session), &format!("h1.apr_nosuch.{}.1", b64(&json!(9)))).await;
+    assert_eq!(status, 404);
+    for garbled in ["h1.apr_resumeran", "h1.apr_resumeran.!!.1", "h9.apr_resumeran.OQ.1", "h1.apr_resumeran.OQ.x"] {
+        let (status, _) = resume_get(&b.url(), &e.agent_token, None, garbled).await;
+        assert_eq!(status, 400, "{garbled}");
+    }
+    let r = reqwest::Client::new()
+        .get(b.url())
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &ran_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // A GET stream without text/event-stream is refused, resumption or not.
+    let r = reqwest::Client::new()
+        .get(b.url())
+        .bearer_auth(&e.agent_token)
+        .header("accept", "application/json")
+        .header("last-event-id", &ran_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 406);
 }
 
 #[tokio::test]

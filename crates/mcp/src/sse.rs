@@ -62,6 +62,13 @@ impl Parser {
     }
 }
 
+/// An event with an id and no data, and the reconnection delay: it tells the
+/// client the stream can be resumed (`GET` with `Last-Event-ID: id`) should it
+/// break before the response.
+pub fn encode_priming(id: &str, retry_ms: u64) -> String {
+    format!("id: {id}\nretry: {retry_ms}\ndata:\n\n")
+}
+
 /// Renders one SSE event carrying a JSON-RPC message.
 pub fn encode(id: Option<&str>, data: &str) -> String {
     let mut s = String::with_capacity(data.len() + 32);
@@ -95,6 +102,14 @@ mod tests {
         assert_eq!(evs[1].data, "x\ny");
         assert_eq!(evs[2].retry, Some(500));
         assert_eq!(evs[2].data, "");
+    }
+
+    #[test]
+    fn priming_event_has_an_id_a_retry_and_no_data() {
+        let mut p = Parser::default();
+        let evs = p.feed(encode_priming("w1.a.b.0", 750).as_bytes());
+        assert_eq!(evs.len(), 1);
+        assert_eq!((evs[0].id.as_deref(), evs[0].retry, evs[0].data.as_str()), (Some("w1.a.b.0"), Some(750), ""));
     }
 
     #[test]

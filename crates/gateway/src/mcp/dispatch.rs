@@ -25,6 +25,9 @@ pub enum Reply {
     Json(Value),
     /// An SSE stream: `first`, then whatever arrives on the channel (the final response last).
     Stream(Value, mpsc::Receiver<Value>),
+    /// A held call's SSE stream, resumable from any replica
+    /// (`mcp/resume.rs`): events get ids under this prefix.
+    Held(String, Option<Value>, mpsc::Receiver<Value>),
 }
 
 pub fn initialize(gw: &Gateway, identity: Identity, id: &Value, params: &Value) -> (Arc<Session>, Value) {
@@ -547,7 +550,8 @@ async fn forward(gw: &Arc<Gateway>, s: &Arc<Session>, c: Call, method: &str, rec
 /// `tools/call` through the decision pipeline: refused, let through, or held
 /// for a human. While held, a client that gave a progress token gets
 /// `notifications/progress` every `approvals.progress_interval`, so it does not
-/// time out; a client that disconnects or cancels abandons the approval.
+/// time out; a client that disconnects or cancels abandons the approval (and
+/// one that resumes the stream elsewhere is told so, `mcp/resume.rs`).
 async fn governed_call(
     gw: &Arc<Gateway>,
     s: &Arc<Session>,
@@ -654,10 +658,14 @@ async fn governed_call(
             reply
         }
     };
-    match (sse, token) {
-        (true, Some(token)) => {
+    // An SSE client gets the held call on a stream it can resume elsewhere
+    // should this replica die (`mcp/resume.rs`), with progress notices if it
+    // gave a token. A JSON-only client waits on its one response.
+    let prefix = crate::mcp::resume::prefix(&held.approval.id, &id);
+    match prefix {
+        Some(prefix) if sse && (token.is_some() || !gw.limits.json_responses) => {
             let (tx, rx) = mpsc::channel::<Value>(64);
-            let first = progress(0, &token, &held.approval.id);
+            let first = token.as_ref().map(|t| progress(0, t, &held.approval.id));
             tokio::spawn(async move {
                 let mut cancel_rx = cancel_rx;
                 let approval = held.approval.id.clone();
@@ -666,28 +674,34 @@ async fn governed_call(
                 let waited = tokio::select! {
                     w = held.wait(None, every, |_| {
                         n += 1;
-                        let _ = ptx.try_send(progress(n, &token, &approval));
+                        if let Some(token) = &token {
+                            let _ = ptx.try_send(progress(n, token, &approval));
+                        }
                     }) => w,
                     _ = &mut cancel_rx => return,
                     _ = tx.closed() => return,
                 };
                 drop(guard);
-                match release(waited, held, id, params).await {
+                let (first, mut more) = match release(waited, held, id, params).await {
                     Reply::Json(v) => {
                         let _ = tx.send(v).await;
+                        return;
                     }
-                    Reply::Stream(first, mut more) => {
-                        if tx.send(first).await.is_ok() {
-                            while let Some(m) = more.recv().await {
-                                if tx.send(m).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
+                    Reply::Stream(first, more) => (Some(first), more),
+                    Reply::Held(_, first, more) => (first, more),
+                };
+                if let Some(first) = first
+                    && tx.send(first).await.is_err()
+                {
+                    return;
+                }
+                while let Some(m) = more.recv().await {
+                    if tx.send(m).await.is_err() {
+                        break;
                     }
                 }
             });
-            Reply::Stream(first, rx)
+            Reply::Held(prefix, first, rx)
         }
         _ => {
             let mut cancel_rx = cancel_rx;

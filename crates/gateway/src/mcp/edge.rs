@@ -22,6 +22,7 @@ use warden_core::jsonrpc::{self, Message};
 use crate::Gateway;
 use crate::http::{admit, event_stream, header_str, json_response, refuse, rpc_error};
 use crate::mcp::dispatch::{self, Reply};
+use crate::mcp::resume;
 use crate::mcp::session::Session;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -133,6 +134,7 @@ pub async fn mcp_post(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Body) 
                 Reply::Json(v) if sse && !gw.limits.json_responses => sse_response(Some(v), None),
                 Reply::Json(v) => json_response(StatusCode::OK, v),
                 Reply::Stream(first, rx) => sse_response(Some(first), Some(rx)),
+                Reply::Held(prefix, first, rx) => resume::stream(prefix, first, rx),
             }
         }
         Message::Notification { method, msg } => {
@@ -158,9 +160,18 @@ fn sse_response(first: Option<Value>, rx: Option<mpsc::Receiver<Value>>) -> Resp
 }
 
 pub async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
-    let s = match admit(&gw, &h).await.and_then(|who| session_of(&gw, &h, &who)) {
-        Ok(s) => s,
+    let who = match admit(&gw, &h).await {
+        Ok(i) => i,
         Err(r) => return r,
+    };
+    // A held call's stream, resumed here (perhaps after its replica died):
+    // answered from the shared store, with or without a session here.
+    let target = match header_str(&h, "last-event-id").and_then(resume::parse) {
+        Some(ev) => Err(ev),
+        None => match session_of(&gw, &h, &who) {
+            Ok(s) => Ok(s),
+            Err(r) => return r,
+        },
     };
     if !header_str(&h, header::ACCEPT).unwrap_or("").to_ascii_lowercase().contains("text/event-stream") {
         return refuse(
@@ -172,6 +183,10 @@ pub async fn mcp_get(State(gw): State<Arc<Gateway>>, h: HeaderMap) -> Response {
     if gw.draining.load(Ordering::Relaxed) {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, jsonrpc::INTERNAL_ERROR, "Service Unavailable: shutting down");
     }
+    let s = match target {
+        Ok(s) => s,
+        Err(ev) => return resume::serve(&gw, &who, &h, ev).await,
+    };
     let (tx, rx) = mpsc::channel(256);
     {
         let mut slot = s.stream.lock().unwrap();

@@ -4,10 +4,12 @@
 //! - [`edge`]: `/mcp` POST, GET and DELETE: HTTP checks, sessions, SSE answers;
 //! - [`dispatch`]: what each MCP method does (lists from the catalog, calls
 //!   routed to one upstream through the pipeline, events relayed back);
+//! - [`resume`]: held calls' SSE streams, resumable on any replica;
 //! - [`catalog`]: the merged, prefixed catalog of every healthy upstream;
 //! - [`session`]: downstream sessions bound to identities.
 
 pub mod catalog;
 pub mod dispatch;
 pub mod edge;
+pub(crate) mod resume;
 pub mod session;

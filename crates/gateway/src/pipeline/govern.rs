@@ -617,39 +617,18 @@ impl Held {
             rec.comment = comment.clone();
             let _ = commit(&self.gw, rec, Some(&self.action.trace)).await;
         }
-        let mut data = decision_data(&self.decision);
-        data["approvalId"] = json!(id);
-        let refused = |code, verdict: &'static str, message: String, mut data: Value| {
-            data["verdict"] = json!(verdict);
-            Waited::Refused(refuse(code, verdict, message, data))
-        };
         match status {
-            ApprovalStatus::Approved => {
-                data["approvedBy"] = json!(by);
-                Waited::Approved
-            }
             ApprovalStatus::Denied => {
-                data["deniedBy"] = json!(by);
-                data["comment"] = json!(comment);
                 let _ = self.gw.store.set_approval_outcome(&id, "refused: denied by a human").await;
-                let c = if comment.is_empty() { String::new() } else { format!(": {comment}") };
-                refused(jsonrpc::APPROVAL_DENIED, "approval_denied", format!("Approval {id} denied by {by}{c}"), data)
             }
             ApprovalStatus::Expired => {
                 let _ = self.gw.store.set_approval_outcome(&id, "refused: no decision before the deadline").await;
-                refused(
-                    jsonrpc::APPROVAL_EXPIRED,
-                    "approval_expired",
-                    format!("Approval {id} expired: no human decided in time, so the call was denied"),
-                    data,
-                )
             }
-            ApprovalStatus::Cancelled | ApprovalStatus::Interrupted | ApprovalStatus::Pending => refused(
-                jsonrpc::APPROVAL_UNAVAILABLE,
-                "cancelled",
-                format!("Approval {id} was {}", status.as_str()),
-                data,
-            ),
+            _ => {}
+        }
+        match held_refusal(status, &id, &by, &comment, decision_data(&self.decision)) {
+            None => Waited::Approved,
+            Some(r) => Waited::Refused(r),
         }
     }
 
@@ -682,6 +661,48 @@ impl Held {
     pub fn release(mut self: Box<Self>) {
         self.settled = true;
     }
+}
+
+/// What an agent is told when its held call ends without running; `None`:
+/// approved. One wording for every door and replica (the holder that waited,
+/// or another replica answering a resumed stream, `mcp/resume.rs`).
+pub(crate) fn held_refusal(
+    status: ApprovalStatus,
+    id: &str,
+    by: &str,
+    comment: &str,
+    mut data: Value,
+) -> Option<Refusal> {
+    data["approvalId"] = json!(id);
+    let (code, verdict, message) = match status {
+        ApprovalStatus::Approved => return None,
+        ApprovalStatus::Denied => {
+            data["deniedBy"] = json!(by);
+            data["comment"] = json!(comment);
+            let c = if comment.is_empty() { String::new() } else { format!(": {comment}") };
+            (jsonrpc::APPROVAL_DENIED, "approval_denied", format!("Approval {id} denied by {by}{c}"))
+        }
+        ApprovalStatus::Expired => (
+            jsonrpc::APPROVAL_EXPIRED,
+            "approval_expired",
+            format!("Approval {id} expired: no human decided in time, so the call was denied"),
+        ),
+        ApprovalStatus::Interrupted => (
+            jsonrpc::APPROVAL_UNAVAILABLE,
+            "cancelled",
+            format!(
+                "Approval {id} was interrupted: the gateway holding the call stopped before it was decided; \
+                 the call was not executed (ask again)"
+            ),
+        ),
+        ApprovalStatus::Cancelled | ApprovalStatus::Pending => (
+            jsonrpc::APPROVAL_UNAVAILABLE,
+            "cancelled",
+            format!("Approval {id} was {}: the call was not executed", status.as_str()),
+        ),
+    };
+    data["verdict"] = json!(verdict);
+    Some(refuse(code, verdict, message, data))
 }
 
 fn unavailable_held(a: &Approval, d: &Decision, why: &str) -> Refusal {
