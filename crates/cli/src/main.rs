@@ -5,6 +5,7 @@ mod audit_cmd;
 mod guard_cmd;
 mod openclaw_cmd;
 mod policy_cmd;
+mod scan_cmd;
 mod secret_cmd;
 mod token_fetch;
 
@@ -125,6 +126,10 @@ enum Command {
         #[command(subcommand)]
         command: guard_cmd::GuardCommand,
     },
+    /// Scan skills, bundles, memory files and MCP definitions for droppers, obfuscation, hidden
+    /// instructions, credential theft, exfiltration and persistence (offline). Exit 0 clean,
+    /// 1 a finding at or above --fail-on, 2 an error.
+    Scan(scan_cmd::ScanArgs),
     /// Wire an OpenClaw agent to Warden: models, MCP tools and built-in tools.
     Openclaw {
         #[command(subcommand)]
@@ -210,6 +215,7 @@ enum TokenCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Scan(args) => return scan_cmd::run(args),
         Command::Config { command: ConfigCommand::Check { file } } => config_check(&file),
         Command::Token { command: TokenCommand::Fetch(args) } => {
             runtime().and_then(|rt| rt.block_on(token_fetch::fetch(args)))

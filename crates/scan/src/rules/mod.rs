@@ -1,0 +1,151 @@
+//! The rule families, one file each. Every rule has a stable id (what
+//! suppressions, baselines and SARIF name), a family and a default severity;
+//! a family's `check` reads one [`Doc`] and reports into [`Ctx`].
+//!
+//! Why rules and not an LLM judge: a scan runs in CI and on every install,
+//! offline, in milliseconds, with the same answer twice. The rules read
+//! each part of a skill as what it is (a command in a code block is not a
+//! sentence about one), decode what is encoded and scan it again, and raise
+//! severity when families combine within one skill (`combination.rs`), which
+//! is where malicious skills differ from benign ones that also use curl,
+//! SSH or API keys.
+
+pub mod combination;
+pub mod credentials;
+pub mod droppers;
+pub mod exfiltration;
+pub mod hidden;
+pub mod instructions;
+pub mod obfuscation;
+pub mod overreach;
+pub mod persistence;
+pub mod secrets;
+
+use std::collections::BTreeSet;
+
+use crate::doc::Doc;
+use crate::finding::{Family, Finding, Severity, quote};
+
+/// A rule's description, for reports and SARIF.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub family: Family,
+    pub severity: Severity,
+    /// One line.
+    pub short: &'static str,
+    /// What it detects and why it matters.
+    pub full: &'static str,
+}
+
+/// Every rule, in a stable order.
+pub fn all() -> Vec<&'static Rule> {
+    let mut v: Vec<&'static Rule> = Vec::new();
+    for family in [
+        droppers::RULES,
+        obfuscation::RULES,
+        hidden::RULES,
+        instructions::RULES,
+        credentials::RULES,
+        exfiltration::RULES,
+        persistence::RULES,
+        secrets::RULES,
+        overreach::RULES,
+        combination::RULES,
+        crate::INCOMPLETE_RULES,
+        crate::lock::RULES,
+        crate::suppress::RULES,
+    ] {
+        v.extend(family.iter());
+    }
+    v
+}
+
+pub fn by_id(id: &str) -> Option<&'static Rule> {
+    all().into_iter().find(|r| r.id == id)
+}
+
+/// Where decoded text came from: findings in it are placed at the encoded blob.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub line: usize,
+    pub column: usize,
+    pub how: &'static str,
+}
+
+/// What a scan of one unit (a skill, or one loose file) collects.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub findings: Vec<Finding>,
+    pub origin: Option<Origin>,
+    /// Decoding depth (encoded text inside encoded text).
+    pub depth: u8,
+    /// The families seen in this unit, for combinations.
+    pub seen: BTreeSet<(Family, &'static str)>,
+}
+
+impl Ctx {
+    /// Reports `rule` at `doc.text[start..]`, quoting `evidence`.
+    pub fn emit(
+        &mut self,
+        rule: &'static Rule,
+        severity: Severity,
+        doc: &Doc,
+        start: usize,
+        evidence: &str,
+        message: String,
+    ) {
+        let (line, column, decoded_from) = match self.origin {
+            Some(o) => (o.line, o.column, Some(o.how)),
+            None => {
+                let (l, c) = doc.position(start);
+                (l, c, None)
+            }
+        };
+        // A finding in decoded text counts at least as much as in plain sight: hiding it is intent.
+        let severity =
+            if decoded_from.is_some() && severity >= Severity::Medium { severity.raised() } else { severity };
+        self.seen.insert((rule.family, rule.id));
+        if self.findings.iter().any(|f| f.rule == rule.id && f.file == doc.path && f.line == line && f.column == column)
+        {
+            return;
+        }
+        self.findings.push(Finding {
+            rule: rule.id,
+            family: rule.family,
+            severity,
+            file: doc.path.to_string(),
+            line,
+            column,
+            evidence: quote(evidence),
+            message,
+            decoded_from,
+        });
+    }
+
+    pub fn has(&self, family: Family) -> bool {
+        self.seen.iter().any(|(f, _)| *f == family)
+    }
+}
+
+/// Runs every family over one document (and, through `obfuscation`, over
+/// what it decodes).
+pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
+    droppers::check(doc, ctx);
+    obfuscation::check(doc, ctx, detectors);
+    hidden::check(doc, ctx, detectors);
+    instructions::check(doc, ctx, detectors);
+    credentials::check(doc, ctx);
+    exfiltration::check(doc, ctx);
+    persistence::check(doc, ctx);
+    secrets::check(doc, ctx, detectors);
+}
+
+/// A regex compiled once.
+macro_rules! re {
+    ($name:ident, $pat:expr) => {
+        static $name: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($pat).expect(concat!("rule regex ", stringify!($name))));
+    };
+}
+pub(crate) use re;

@@ -1,0 +1,2 @@
+const isAdmin = false;
+if (isAdmin /*‮ } ⁦if (true)⁩ ⁦*/) { console.log('admin'); }

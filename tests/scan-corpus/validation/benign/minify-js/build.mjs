@@ -1,0 +1,2 @@
+import { build } from 'esbuild';
+await build({ entryPoints: ['src/index.ts'], bundle: true, minify: true, outfile: 'dist/app.js' });
