@@ -30,6 +30,7 @@ mod console;
 mod passthrough;
 mod propagation;
 mod propose;
+mod scan;
 mod ttft;
 
 use std::net::SocketAddr;
@@ -373,6 +374,9 @@ fn main() -> anyhow::Result<()> {
     if argv.get(1).map(String::as_str) == Some("propagation") {
         let a = propagation::PropagationArgs::parse_from(argv[1..].iter());
         return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(propagation::run(a));
+    }
+    if argv.get(1).map(String::as_str) == Some("scan") {
+        return scan::run(scan::ScanArgs::parse_from(argv[1..].iter()));
     }
     if argv.get(1).map(String::as_str) == Some("ttft") {
         let a = ttft::TtftArgs::parse_from(argv[1..].iter());

@@ -537,3 +537,131 @@ pub async fn approvals(remote: &Remote, cmd: ApprovalsCommand) -> anyhow::Result
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum ToolsCommand {
+    /// Pinned definitions and their versions (default: what is quarantined).
+    List {
+        /// pending, approved, rejected or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A definition's approved and quarantined versions, side by side.
+    Diff { upstream: String, kind: String, name: String },
+    /// Serve a quarantined version (default: the newest pending one).
+    Approve {
+        upstream: String,
+        kind: String,
+        name: String,
+        /// The version (a prefix of 12 or more hex digits).
+        #[arg(long)]
+        hash: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Keep a quarantined version hidden for good.
+    Reject {
+        upstream: String,
+        kind: String,
+        name: String,
+        #[arg(long)]
+        hash: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+pub async fn tools(remote: &Remote, cmd: ToolsCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let api = Api::new(remote)?;
+    match cmd {
+        ToolsCommand::List { status, json } => {
+            let v = api.json(Method::GET, &format!("/api/v1/tools/pins?status={}", enc(&status)), None, None).await?;
+            if json {
+                println!("{}", pretty(&v["pins"]));
+                return Ok(());
+            }
+            let list = v["pins"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no {status} definitions");
+            }
+            for p in list {
+                let s = |k: &str| p[k].as_str().unwrap_or("").to_string();
+                println!("{:<9} {:<16} {:<9} {:<32} {}  {}", s("status"), s("upstream"), s("kind"), s("name"), &s("hash")[..12.min(s("hash").len())], s("reason"));
+            }
+        }
+        ToolsCommand::Diff { upstream, kind, name } => {
+            let q = format!("/api/v1/tools/pins?upstream={}&kind={}&name={}", enc(&upstream), enc(&kind), enc(&name));
+            let v = api.json(Method::GET, &q, None, None).await?;
+            let versions = v["pins"].as_array().cloned().unwrap_or_default();
+            if versions.is_empty() {
+                anyhow::bail!("no pinned {kind} {name:?} on upstream {upstream:?}");
+            }
+            let approved = versions.iter().find(|p| p["status"] == "approved");
+            let candidate = versions.iter().find(|p| p["status"] != "approved").or(versions.first());
+            let show = |p: Option<&Value>| p.map(|p| pretty(&p["definition"])).unwrap_or_else(|| "(none approved)".into());
+            let (old, new) = (show(approved), show(candidate));
+            let head = |p: Option<&Value>| {
+                p.map(|p| format!("{} {} ({})", p["status"].as_str().unwrap_or(""), &p["hash"].as_str().unwrap_or("")[..12], p["reason"].as_str().unwrap_or("")))
+                    .unwrap_or_default()
+            };
+            println!("--- {}\n+++ {}", head(approved), head(candidate));
+            let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+            for line in diff_lines(&a, &b) {
+                println!("{line}");
+            }
+        }
+        ToolsCommand::Approve { upstream, kind, name, hash, comment } => {
+            decide_pin(&api, "approve", (&upstream, &kind, &name), hash, comment).await?
+        }
+        ToolsCommand::Reject { upstream, kind, name, hash, comment } => {
+            decide_pin(&api, "reject", (&upstream, &kind, &name), hash, comment).await?
+        }
+    }
+    Ok(())
+}
+
+async fn decide_pin(
+    api: &Api,
+    decision: &str,
+    (upstream, kind, name): (&str, &str, &str),
+    hash: Option<String>,
+    comment: Option<String>,
+) -> anyhow::Result<()> {
+    let body = json!({"upstream": upstream, "kind": kind, "name": name, "hash": hash, "decision": decision, "comment": comment});
+    let v = api.json(reqwest::Method::POST, "/api/v1/tools/pins/decide", Some(body), None).await?;
+    println!("{decision}d: {kind} {name} on {upstream}");
+    for p in v["versions"].as_array().into_iter().flatten() {
+        let h = p["hash"].as_str().unwrap_or("");
+        println!("  {:<9} {}  {}", p["status"].as_str().unwrap_or(""), &h[..12.min(h.len())], p["reason"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+/// A line diff (longest common subsequence): ` ` kept, `-` only in `a`, `+` only in `b`.
+fn diff_lines(a: &[&str], b: &[&str]) -> Vec<String> {
+    let (n, m) = (a.len(), b.len());
+    let mut l = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            l[i][j] = if a[i] == b[j] { l[i + 1][j + 1] + 1 } else { l[i + 1][j].max(l[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push(format!("  {}", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || l[i][j + 1] >= l[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}

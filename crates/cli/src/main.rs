@@ -49,6 +49,14 @@ enum Command {
         #[command(subcommand)]
         command: policy_cmd::PolicyCommand,
     },
+    /// Upstream definitions held back by tool pinning or screening: list, diff, approve, reject
+    /// (over the admin API).
+    Tools {
+        #[command(subcommand)]
+        command: admin::ToolsCommand,
+        #[command(flatten)]
+        remote: admin::Remote,
+    },
     /// Held calls waiting for a human (over the admin API).
     Approvals {
         #[command(subcommand)]
@@ -223,6 +231,7 @@ fn main() -> std::process::ExitCode {
         Command::Token { command } => token(command),
         Command::Openclaw { command } => runtime().and_then(|rt| rt.block_on(openclaw_cmd::run(command))),
         Command::Policy { command } => policy_cmd::run(command),
+        Command::Tools { command, remote } => runtime().and_then(|rt| rt.block_on(admin::tools(&remote, command))),
         Command::Approvals { command, remote } => {
             runtime().and_then(|rt| rt.block_on(admin::approvals(&remote, command)))
         }

@@ -451,6 +451,21 @@ pub struct UpstreamConfig {
     /// Globs over the upstream's own prompt names.
     #[serde(default)]
     pub prompts: IncludeExclude,
+    /// Tool pinning: `tofu` (default) serves the first version of each
+    /// definition and quarantines any change until an admin approves it;
+    /// `strict` quarantines the first version too; `off` serves whatever the
+    /// upstream lists. Descriptions are screened in every mode but `off`.
+    #[serde(default)]
+    pub pinning: Pinning,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pinning {
+    Off,
+    #[default]
+    Tofu,
+    Strict,
 }
 
 #[derive(Debug, Clone, Deserialize)]

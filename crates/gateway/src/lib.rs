@@ -55,6 +55,12 @@ pub struct Gateway {
     include: Vec<[warden_config::IncludeExclude; 3]>,
     lists: Mutex<Vec<Option<Arc<UpstreamLists>>>>,
     pub catalog: ArcSwap<Catalog>,
+    /// Per upstream: `pinning` (`mcp/pinning.rs`).
+    pub pinning: Vec<warden_config::Pinning>,
+    /// Definitions held back by pinning or screening.
+    pub quarantine: ArcSwap<mcp::pinning::Quarantine>,
+    /// The supply-chain scanner's rules, for screening definitions.
+    pub scanner: warden_scan::Scanner,
     pub sessions: Sessions,
     /// Resource subscriptions across sessions: Warden subscribes upstream once per URI.
     subscribers: Mutex<HashMap<String, usize>>,
@@ -249,6 +255,9 @@ impl Gateway {
                 .collect(),
             upstreams,
             lists: Mutex::new(vec![None; n]),
+            pinning: config.upstreams.iter().map(|u| u.pinning).collect(),
+            quarantine: ArcSwap::from_pointee(mcp::pinning::Quarantine::default()),
+            scanner: warden_scan::Scanner::default(),
             catalog: ArcSwap::from_pointee(Catalog::default()),
             sessions: Sessions::default(),
             subscribers: Mutex::new(HashMap::new()),
@@ -364,6 +373,8 @@ impl Gateway {
                     if let Err(e) = inventory::publish(&self).await {
                         tracing::error!(error = %e, "inventory reload failed; keeping the previous view");
                     }
+                    // A pin decided on any replica bumps the version too.
+                    mcp::pinning::reload(&self).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "store unreachable; inventory changes from other replicas are not seen")
@@ -383,8 +394,46 @@ impl Gateway {
         self.upstreams.iter().position(|x| Arc::ptr_eq(x, u))
     }
 
-    fn rebuild(&self) {
-        let lists = self.lists.lock().unwrap().clone();
+    pub(crate) fn lists_snapshot(&self) -> Vec<Option<Arc<UpstreamLists>>> {
+        self.lists.lock().unwrap().clone()
+    }
+
+    /// Republishes the catalog from the fetched lists, less what is quarantined.
+    pub(crate) fn rebuild(&self) {
+        let q = self.quarantine.load_full();
+        let filter = |i: usize, kind: &'static str, key: &'static str, items: &[Value]| -> Vec<Value> {
+            items.iter().filter(|v| v.get(key).and_then(Value::as_str).is_none_or(|n| q.get(i, kind, n).is_none())).cloned().collect()
+        };
+        let lists: Vec<Option<Arc<UpstreamLists>>> = self
+            .lists_snapshot()
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                l.map(|l| {
+                    if q.held.keys().all(|(u, _, _)| *u != i) {
+                        return l;
+                    }
+                    Arc::new(UpstreamLists {
+                        tools: filter(i, "tool", "name", &l.tools),
+                        prompts: filter(i, "prompt", "name", &l.prompts),
+                        resources: filter(i, "resource", "uri", &l.resources),
+                        templates: filter(i, "template", "uriTemplate", &l.templates),
+                    })
+                })
+            })
+            .collect();
+        let mut exposed = HashMap::new();
+        for ((u, kind, name), why) in &q.held {
+            let shown = if matches!(*kind, "resource" | "template") {
+                name.clone()
+            } else {
+                warden_core::names::exposed(self.prefixes[*u].as_deref(), name)
+            };
+            exposed.insert((*kind, shown), why.clone());
+        }
+        if exposed != q.exposed {
+            self.quarantine.store(Arc::new(mcp::pinning::Quarantine { held: q.held.clone(), exposed }));
+        }
         let cat = Catalog::build(&self.upstream_names, &self.prefixes, &lists);
         for c in &cat.conflicts {
             tracing::error!(conflict = %c, "catalog name collision");
@@ -447,8 +496,22 @@ impl Gateway {
         if conn.is_closed() {
             return;
         }
+        let held = mcp::pinning::observe(self, i, &lists).await;
+        {
+            let q = self.quarantine.load();
+            let mut all: HashMap<_, _> = q.held.iter().filter(|((u, _, _), _)| *u != i).map(|(k, v)| (k.clone(), v.clone())).collect();
+            all.extend(held);
+            self.quarantine.store(Arc::new(mcp::pinning::Quarantine { held: all, exposed: HashMap::new() }));
+        }
         self.lists.lock().unwrap()[i] = Some(Arc::new(lists));
         self.rebuild();
+    }
+
+    /// Tells every session that all lists may have changed (a pin was decided).
+    pub(crate) fn announce_lists(&self) {
+        self.announce("notifications/tools/list_changed");
+        self.announce("notifications/resources/list_changed");
+        self.announce("notifications/prompts/list_changed");
     }
 
     /// Tells every session with an open GET stream that a list changed.

@@ -43,6 +43,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/v1/keys/rotate", post(api::rotate_keys))
         .route("/api/v1/admin/tokens", get(api::list_admin_tokens).post(api::create_admin_token))
         .route("/api/v1/admin/tokens/{id}", delete(api::revoke_admin_token))
+        .route("/api/v1/tools/pins", get(api::list_pins))
+        .route("/api/v1/tools/pins/decide", post(api::decide_pin))
         .route("/api/v1/approvals", get(api::list_approvals))
         .route("/api/v1/approvals/{id}", get(api::show_approval))
         .route("/api/v1/approvals/{id}/approve", post(api::approve))

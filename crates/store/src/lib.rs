@@ -30,6 +30,7 @@ mod audit_sqlite;
 pub mod console;
 mod limits;
 pub mod notify;
+pub mod pins;
 pub mod schema;
 pub mod secrets;
 pub mod usage;

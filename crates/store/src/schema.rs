@@ -63,7 +63,7 @@ use sqlx::Row;
 use crate::{Backend, Result, Store, StoreError};
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The PostgreSQL advisory lock held while migrating (any fixed number works;
 /// this one spells "WARDENSC" in ASCII).
@@ -87,7 +87,7 @@ pub(crate) struct Step {
     pub ops: fn(Backend) -> Vec<Op>,
 }
 
-pub(crate) const STEPS: &[Step] = &[Step { version: 1, ops: baseline }];
+pub(crate) const STEPS: &[Step] = &[Step { version: 1, ops: baseline }, Step { version: 2, ops: tool_pins }];
 
 /// Version 1: every table as it stood when versioning began.
 fn baseline(backend: Backend) -> Vec<Op> {
@@ -105,6 +105,11 @@ fn baseline(backend: Backend) -> Vec<Op> {
     ops.push(Op::AddColumn { table: "admin_tokens", column: "teams", decl: "TEXT" });
     ops.push(Op::AddColumn { table: "admin_tokens", column: "groups_list", decl: "TEXT" });
     ops
+}
+
+/// Version 2: tool pins (`pins.rs`).
+fn tool_pins(_: Backend) -> Vec<Op> {
+    crate::pins::MIGRATIONS.iter().map(|s| Op::Sql(Cow::Borrowed(*s))).collect()
 }
 
 impl Store {

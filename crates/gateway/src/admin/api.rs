@@ -714,3 +714,91 @@ mod tests {
         assert_eq!(served, listed);
     }
 }
+
+/// `GET /api/v1/tools/pins`: pinned definitions, each version with its
+/// status; `status`, `upstream`, `kind` and `name` filter.
+pub(crate) async fn list_pins(
+    State(gw): State<Arc<Gateway>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    admin(&gw, &h, Role::Viewer).await?;
+    only_params(&q, &["status", "upstream", "kind", "name"])?;
+    let status = match q.get("status").map(String::as_str) {
+        None | Some("all") => None,
+        Some(s) => Some(
+            warden_store::pins::PinStatus::parse(s)
+                .ok_or_else(|| ApiError::field("status", format!("unknown status {s:?}: use pending, approved, rejected or all")))?,
+        ),
+    };
+    let pins: Vec<_> = gw
+        .store
+        .pins(status)
+        .await?
+        .into_iter()
+        .filter(|p| q.get("upstream").is_none_or(|u| *u == p.upstream))
+        .filter(|p| q.get("kind").is_none_or(|k| *k == p.kind))
+        .filter(|p| q.get("name").is_none_or(|n| *n == p.name))
+        .collect();
+    let quarantined = gw.quarantine.load().held.len();
+    ok(json!({"pins": pins, "quarantined_here": quarantined}))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinDecision {
+    upstream: String,
+    kind: String,
+    name: String,
+    /// The version; default: the newest pending one.
+    #[serde(default)]
+    hash: Option<String>,
+    /// `approve` or `reject`.
+    decision: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /api/v1/tools/pins/decide`: approve or reject a quarantined
+/// version. Every replica re-reads the pins (the write bumps the inventory
+/// version) and serves or keeps hiding it.
+pub(crate) async fn decide_pin(State(gw): State<Arc<Gateway>>, h: HeaderMap, body: Bytes) -> ApiResult {
+    use warden_store::pins::PinStatus;
+    let p = admin(&gw, &h, Role::Admin).await?;
+    let d: PinDecision = parse_json(&h, &body)?;
+    let to = match d.decision.as_str() {
+        "approve" => PinStatus::Approved,
+        "reject" => PinStatus::Rejected,
+        other => return Err(ApiError::field("decision", format!("unknown decision {other:?}: use approve or reject"))),
+    };
+    let versions = gw.store.pin_versions(&d.upstream, &d.kind, &d.name).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("no pinned {} {:?} on upstream {:?}", d.kind, d.name, d.upstream)));
+    }
+    let target = match &d.hash {
+        Some(hash) => versions.iter().find(|v| v.hash == *hash || (hash.len() >= 12 && v.hash.starts_with(hash.as_str()))),
+        None => versions.iter().find(|v| v.status == PinStatus::Pending),
+    }
+    .ok_or_else(|| ApiError::not_found("no such version (or nothing pending): name one with `hash`"))?
+    .clone();
+    let mut w = gw.store.write().await?;
+    let moved = w.decide_pin(&target.upstream, &target.kind, &target.name, &target.hash, to, &p.name, Timestamp::now()).await?;
+    if !moved {
+        return Err(ApiError::conflict(format!("version {} is already {}", &target.hash[..12], target.status.as_str())));
+    }
+    let what = format!(
+        "{} {} {} version {}{}",
+        d.decision,
+        target.kind,
+        target.name,
+        &target.hash[..12],
+        d.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+    );
+    w.log(&warden_store::Change::new(&format!("pin:{}", target.upstream), &p.name, &d.decision, &what)).await?;
+    w.commit().await?;
+    tracing::warn!(upstream = %target.upstream, kind = %target.kind, name = %target.name, by = %p.name, decision = %d.decision, "pinned definition decided");
+    crate::mcp::pinning::reload(&gw).await;
+    gw.announce_lists();
+    let versions = gw.store.pin_versions(&target.upstream, &target.kind, &target.name).await?;
+    ok(json!({"decided": d.decision, "versions": versions}))
+}

@@ -34,6 +34,16 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             v
         })
         .collect();
+    let quarantined: Vec<Value> = {
+        let q = gw.quarantine.load();
+        let mut v: Vec<Value> = q
+            .held
+            .iter()
+            .map(|((u, kind, name), why)| json!({"upstream": gw.upstream_names[*u], "kind": kind, "name": name, "status": why.status.as_str(), "reason": why.reason}))
+            .collect();
+        v.sort_by_key(|x| x.to_string());
+        v
+    };
     let store_ok = matches!(tokio::time::timeout(std::time::Duration::from_secs(2), gw.store.ping()).await, Ok(Ok(())));
     let ready = gw.ready() && store_ok;
     let body = json!({
@@ -50,6 +60,8 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
         "tools": cat.tools.entries.len(),
         "sessions": gw.sessions.len(),
         "conflicts": cat.conflicts,
+        // Held back by tool pinning or screening (`warden tools list --status pending`); informational.
+        "quarantined": quarantined,
     });
     json_response(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
 }

@@ -241,6 +241,8 @@ async fn policy_metrics(gw: &Gateway, out: &mut String) {
 
 /// The change listener (PostgreSQL `LISTEN`); absent on SQLite, which only polls.
 fn store_listener_metrics(gw: &Gateway, out: &mut String) {
+    out.push_str("# HELP warden_tools_quarantined Upstream definitions held back by tool pinning or screening on this replica.\n# TYPE warden_tools_quarantined gauge\n");
+    let _ = writeln!(out, "warden_tools_quarantined {}", gw.quarantine.load().held.len());
     if gw.store.backend != warden_store::Backend::Postgres || !gw.store_listen {
         return;
     }

@@ -174,6 +174,15 @@ pub async fn request(
             };
             // A hidden item and a missing one produce the same answer, byte for byte.
             let Some(entry) = section.get(name).filter(|e| access.permits(kind, &e.exposed)) else {
+                // Quarantined, and this agent may see it: say so (to others it does not exist).
+                let q = gw.quarantine.load();
+                if let Some(held) = q.exposed.get(&(what, warden_core::names::nfc_cow(name).into_owned())).filter(|_| access.permits(kind, name)) {
+                    rec.verdict = "deny".into();
+                    rec.rule = "pinning".into();
+                    rec.reason = held.reason.clone();
+                    let resp = crate::mcp::pinning::refusal(&id, name, held);
+                    return answered(rec, started, resp).await;
+                }
                 let label = if what == "tool" { "Unknown tool" } else { "Unknown prompt" };
                 rec.verdict = "deny".into();
                 rec.rule = "access".into();

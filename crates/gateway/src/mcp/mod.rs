@@ -6,10 +6,12 @@
 //!   routed to one upstream through the pipeline, events relayed back);
 //! - [`resume`]: held calls' SSE streams, resumable on any replica;
 //! - [`catalog`]: the merged, prefixed catalog of every healthy upstream;
+//! - [`pinning`]: tool pinning and definition screening (quarantine);
 //! - [`session`]: downstream sessions bound to identities.
 
 pub mod catalog;
 pub mod dispatch;
 pub mod edge;
+pub mod pinning;
 pub(crate) mod resume;
 pub mod session;

@@ -105,7 +105,10 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
                 "concealment" => (&CONCEALMENT, Severity::High),
                 // A skill *is* instructions to an agent ("the agent should not run X"), and
                 // the model alone reads imperatives as suspect: worth a look, not a block.
-                "classifier" | "agent_hijack" if doc.kind != Kind::ToolDefinition => (&INJECTION, Severity::Medium),
+                "agent_hijack" if doc.kind != Kind::ToolDefinition => (&INJECTION, Severity::Medium),
+                // The model alone reads short definitions and imperative skill prose as suspect:
+                // worth a look, never a block or a quarantine.
+                "classifier" => (&INJECTION, Severity::Medium),
                 _ => (&INJECTION, Severity::High),
             };
             let start = at + f.start.min(unit.len());

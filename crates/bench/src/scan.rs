@@ -1,0 +1,81 @@
+//! `warden-bench scan`: the scanner's throughput on one core. Builds
+//! `--skills` skills by cycling the labelled corpus (each copy under its own
+//! path, so nothing is cached), scans them in one thread, and reports MB/s
+//! and the time per 1,000 skills. Same-run baseline: one SHA-256 pass over
+//! the same bytes (what `--write-lock` costs, and a floor for "reading it").
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use warden_scan::source::{Limits, read_paths};
+use warden_scan::{Input, Scanner};
+
+#[derive(Parser)]
+#[command(name = "warden-bench scan")]
+pub struct ScanArgs {
+    /// The corpus to cycle.
+    #[arg(long, default_value = "tests/scan-corpus")]
+    corpus: PathBuf,
+    /// Skills to scan.
+    #[arg(long, default_value_t = 1000)]
+    skills: usize,
+    /// Runs (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+pub fn run(a: ScanArgs) -> anyhow::Result<()> {
+    let loaded = read_paths(std::slice::from_ref(&a.corpus), Limits::default());
+    // Skills of the corpus: inputs grouped by their `…/<split>/<label>/<name>/` prefix.
+    let mut skills: Vec<Vec<Input>> = Vec::new();
+    let mut last = String::new();
+    for i in loaded.inputs.into_iter().filter(|i| i.path.matches('/').count() >= 4) {
+        let key: String = i.path.split('/').take(4).collect::<Vec<_>>().join("/");
+        if key != last {
+            skills.push(Vec::new());
+            last = key;
+        }
+        skills.last_mut().unwrap().push(i);
+    }
+    anyhow::ensure!(!skills.is_empty(), "no skills under {}", a.corpus.display());
+    let mut inputs = Vec::new();
+    for n in 0..a.skills {
+        for i in &skills[n % skills.len()] {
+            let rest = i.path.split('/').skip(4).collect::<Vec<_>>().join("/");
+            inputs.push(Input { path: format!("s{n}/{rest}"), bytes: i.bytes.clone() });
+        }
+    }
+    let bytes: usize = inputs.iter().map(|i| i.bytes.len()).sum();
+    let scanner = Scanner::default();
+    let _ = scanner.scan(&inputs[..inputs.len().min(50)], vec![]); // compile the rules
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut scan_s = Vec::new();
+    let mut hash_s = Vec::new();
+    let mut findings = 0;
+    for _ in 0..a.runs {
+        let t = Instant::now();
+        let mut x = 0u8;
+        for i in &inputs {
+            x ^= aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &i.bytes).as_ref()[0];
+        }
+        std::hint::black_box(x);
+        hash_s.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let r = scanner.scan(&inputs, vec![]);
+        scan_s.push(t.elapsed().as_secs_f64());
+        findings = r.findings().count();
+    }
+    let (s, h) = (median(scan_s), median(hash_s));
+    let mb = bytes as f64 / 1e6;
+    println!("{} skills ({} files, {:.2} MB) from {} corpus skills, {} runs, one thread", a.skills, inputs.len(), mb, skills.len(), a.runs);
+    println!("| pass | seconds (median) | MB/s | per 1,000 skills (s) |");
+    println!("|---|---|---|---|");
+    println!("| SHA-256 (baseline) | {h:.4} | {:.0} | {:.4} |", mb / h, h * 1000.0 / a.skills as f64);
+    println!("| warden scan | {s:.4} | {:.1} | {:.3} |", mb / s, s * 1000.0 / a.skills as f64);
+    println!("scan / SHA-256: {:.1}x the time; {findings} findings", s / h);
+    Ok(())
+}
