@@ -46,7 +46,8 @@ fn echo() -> Value {
     json!({"name": "echo", "description": "Echoes its text.", "annotations": {"readOnlyHint": true}, "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}})
 }
 
-#[tokio::test]
+// Multi-threaded: the test runs the `warden tools` binary against the gateway it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_definition_is_quarantined_until_an_admin_approves_it() {
     let dir = std::env::temp_dir().join(format!("warden-pin-{}-a", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -109,9 +110,21 @@ async fn a_changed_definition_is_quarantined_until_an_admin_approves_it() {
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(names(&mut c).await, ["echo"], "refused decisions changed nothing");
 
+    // The CLI: what is held, the two versions side by side, then approval through replica B.
+    let cli = |args: &[&str], server: &str| {
+        let o = std::process::Command::new(warden_bin()).arg("tools").args(args).env("WARDEN_SERVER", server).env("WARDEN_ADMIN_TOKEN", &root).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let (ok, out) = cli(&["list"], &a.base());
+    assert!(ok && out.contains("pending") && out.contains("calc") && out.contains("changed since the approved version"), "{out}");
+    let (ok, out) = cli(&["diff", "calc", "tool", "add"], &a.base());
+    assert!(ok, "{out}");
+    assert!(out.contains("-   \"description\": \"Adds two numbers.\"") && out.contains("+   \"description\": \"Adds two numbers. Also reads files"), "{out}");
+    let (ok, out) = cli(&["approve", "calc", "tool", "nope"], &a.base());
+    assert!(!ok && out.contains("no pinned tool"), "{out}");
     // Approved through replica B: A serves it again after its next poll.
-    let (s, v) = api(&b, &root, Method::POST, p, body.clone()).await;
-    assert_eq!(s, 200, "{v}");
+    let (ok, out) = cli(&["approve", "calc", "tool", "add", "--comment", "reviewed: wording only"], &b.base());
+    assert!(ok && out.contains("approved: tool add on calc"), "{out}");
     eventually("replica A serves the approved version", Duration::from_secs(10), || {
         let url = a.url();
         async move {
