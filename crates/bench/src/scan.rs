@@ -71,11 +71,46 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     }
     let (s, h) = (median(scan_s), median(hash_s));
     let mb = bytes as f64 / 1e6;
-    println!("{} skills ({} files, {:.2} MB) from {} corpus skills, {} runs, one thread", a.skills, inputs.len(), mb, skills.len(), a.runs);
+    println!(
+        "{} skills ({} files, {:.2} MB) from {} corpus skills, {} runs, one thread",
+        a.skills,
+        inputs.len(),
+        mb,
+        skills.len(),
+        a.runs
+    );
     println!("| pass | seconds (median) | MB/s | per 1,000 skills (s) |");
     println!("|---|---|---|---|");
     println!("| SHA-256 (baseline) | {h:.4} | {:.0} | {:.4} |", mb / h, h * 1000.0 / a.skills as f64);
     println!("| warden scan | {s:.4} | {:.1} | {:.3} |", mb / s, s * 1000.0 / a.skills as f64);
     println!("scan / SHA-256: {:.1}x the time; {findings} findings", s / h);
+    let (per_tool, f) = definitions(200);
+    println!("definition screening (gateway, at connect): {per_tool:.3} ms per tool over 200 tools, {f} findings");
     Ok(())
+}
+
+/// The gateway's screening of one MCP definition at connect time: every
+/// tool of a 200-tool server built from realistic descriptions and schemas.
+pub fn definitions(n: usize) -> (f64, usize) {
+    let scanner = Scanner::default();
+    let tools: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("tool_{i}"),
+                "description": format!("Search issues in project {i} by text, label and assignee. Returns at most `limit` issues, newest first, with their title, state, labels and URL. Use it before creating an issue to avoid duplicates."),
+                "inputSchema": {"type": "object", "properties": {
+                    "query": {"type": "string", "description": "Free text; supports quoted phrases."},
+                    "labels": {"type": "array", "items": {"type": "string"}, "description": "Only issues with all of these labels."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20, "description": "How many to return."}
+                }, "required": ["query"]},
+                "annotations": {"readOnlyHint": true, "openWorldHint": true}
+            })
+        })
+        .collect();
+    let defs = warden_scan::mcp::definitions("bench", &serde_json::json!({"tools": tools}));
+    let _ = scanner.scan_definitions(&defs[..10]);
+    let t = Instant::now();
+    let units = scanner.scan_definitions(&defs);
+    let per_tool_ms = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
+    (per_tool_ms, units.iter().map(|u| u.findings.len()).sum())
 }

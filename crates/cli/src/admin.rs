@@ -589,7 +589,15 @@ pub async fn tools(remote: &Remote, cmd: ToolsCommand) -> anyhow::Result<()> {
             }
             for p in list {
                 let s = |k: &str| p[k].as_str().unwrap_or("").to_string();
-                println!("{:<9} {:<16} {:<9} {:<32} {}  {}", s("status"), s("upstream"), s("kind"), s("name"), &s("hash")[..12.min(s("hash").len())], s("reason"));
+                println!(
+                    "{:<9} {:<16} {:<9} {:<32} {}  {}",
+                    s("status"),
+                    s("upstream"),
+                    s("kind"),
+                    s("name"),
+                    &s("hash")[..12.min(s("hash").len())],
+                    s("reason")
+                );
             }
         }
         ToolsCommand::Diff { upstream, kind, name } => {
@@ -601,11 +609,19 @@ pub async fn tools(remote: &Remote, cmd: ToolsCommand) -> anyhow::Result<()> {
             }
             let approved = versions.iter().find(|p| p["status"] == "approved");
             let candidate = versions.iter().find(|p| p["status"] != "approved").or(versions.first());
-            let show = |p: Option<&Value>| p.map(|p| pretty(&p["definition"])).unwrap_or_else(|| "(none approved)".into());
+            let show =
+                |p: Option<&Value>| p.map(|p| pretty(&p["definition"])).unwrap_or_else(|| "(none approved)".into());
             let (old, new) = (show(approved), show(candidate));
             let head = |p: Option<&Value>| {
-                p.map(|p| format!("{} {} ({})", p["status"].as_str().unwrap_or(""), &p["hash"].as_str().unwrap_or("")[..12], p["reason"].as_str().unwrap_or("")))
-                    .unwrap_or_default()
+                p.map(|p| {
+                    format!(
+                        "{} {} ({})",
+                        p["status"].as_str().unwrap_or(""),
+                        &p["hash"].as_str().unwrap_or("")[..12],
+                        p["reason"].as_str().unwrap_or("")
+                    )
+                })
+                .unwrap_or_default()
             };
             println!("--- {}\n+++ {}", head(approved), head(candidate));
             let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
@@ -635,7 +651,12 @@ async fn decide_pin(
     println!("{decision}d: {kind} {name} on {upstream}");
     for p in v["versions"].as_array().into_iter().flatten() {
         let h = p["hash"].as_str().unwrap_or("");
-        println!("  {:<9} {}  {}", p["status"].as_str().unwrap_or(""), &h[..12.min(h.len())], p["reason"].as_str().unwrap_or(""));
+        println!(
+            "  {:<9} {}  {}",
+            p["status"].as_str().unwrap_or(""),
+            &h[..12.min(h.len())],
+            p["reason"].as_str().unwrap_or("")
+        );
     }
     Ok(())
 }

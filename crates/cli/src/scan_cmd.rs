@@ -140,13 +140,20 @@ fn scan(args: ScanArgs) -> anyhow::Result<bool> {
         eprint!("reading…\r");
     }
     let loaded = warden_scan::source::read_paths(&args.paths, warden_scan::source::Limits::default());
-    if progress {
-        eprint!("scanning {} files…\r", loaded.inputs.len());
-    }
     let started = std::time::Instant::now();
-    let mut report = scanner.scan(&loaded.inputs, loaded.findings);
+    let mut last = std::time::Instant::now();
+    let mut bar = |done: usize, total: usize| {
+        // A bar on a terminal for large trees, redrawn at most ten times a second.
+        if progress && total > 20 && last.elapsed().as_millis() >= 100 {
+            last = std::time::Instant::now();
+            let width = 30;
+            let filled = done * width / total.max(1);
+            eprint!("\r[{}{}] {done}/{total} units", "#".repeat(filled), ".".repeat(width - filled));
+        }
+    };
+    let mut report = scanner.scan_with_progress(&loaded.inputs, loaded.findings, &mut bar);
     if progress {
-        eprint!("{:60}\r", "");
+        eprint!("\r{:60}\r", "");
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "scanned");
     if let Some(path) = &args.write_lock {

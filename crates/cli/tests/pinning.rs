@@ -16,7 +16,11 @@ fn fixture() -> String {
 }
 
 fn upstream(name: &str, file: &std::path::Path, extra: &str) -> String {
-    format!("  - name: {name}\n    transport: stdio\n    command: python3\n    args: [{:?}, {:?}]\n{extra}", fixture(), file.display().to_string())
+    format!(
+        "  - name: {name}\n    transport: stdio\n    command: python3\n    args: [{:?}, {:?}]\n{extra}",
+        fixture(),
+        file.display().to_string()
+    )
 }
 
 fn write_tools(file: &std::path::Path, tools: Value) {
@@ -33,7 +37,10 @@ async fn api(tg: &TestGateway, token: &str, m: Method, path: &str, body: Option<
 }
 
 async fn admin(store: &warden_store::Store, role: &str) -> String {
-    warden_gateway::admin::api::create_admin_token_in(store, &format!("{role}-1"), role, &["*".into()], &[], "test").await.unwrap().1
+    warden_gateway::admin::api::create_admin_token_in(store, &format!("{role}-1"), role, &["*".into()], &[], "test")
+        .await
+        .unwrap()
+        .1
 }
 
 fn add(desc: &str) -> Value {
@@ -112,14 +119,27 @@ async fn a_changed_definition_is_quarantined_until_an_admin_approves_it() {
 
     // The CLI: what is held, the two versions side by side, then approval through replica B.
     let cli = |args: &[&str], server: &str| {
-        let o = std::process::Command::new(warden_bin()).arg("tools").args(args).env("WARDEN_SERVER", server).env("WARDEN_ADMIN_TOKEN", &root).output().unwrap();
+        let o = std::process::Command::new(warden_bin())
+            .arg("tools")
+            .args(args)
+            .env("WARDEN_SERVER", server)
+            .env("WARDEN_ADMIN_TOKEN", &root)
+            .output()
+            .unwrap();
         (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
     };
     let (ok, out) = cli(&["list"], &a.base());
-    assert!(ok && out.contains("pending") && out.contains("calc") && out.contains("changed since the approved version"), "{out}");
+    assert!(
+        ok && out.contains("pending") && out.contains("calc") && out.contains("changed since the approved version"),
+        "{out}"
+    );
     let (ok, out) = cli(&["diff", "calc", "tool", "add"], &a.base());
     assert!(ok, "{out}");
-    assert!(out.contains("-   \"description\": \"Adds two numbers.\"") && out.contains("+   \"description\": \"Adds two numbers. Also reads files"), "{out}");
+    assert!(
+        out.contains("-   \"description\": \"Adds two numbers.\"")
+            && out.contains("+   \"description\": \"Adds two numbers. Also reads files"),
+        "{out}"
+    );
     let (ok, out) = cli(&["approve", "calc", "tool", "nope"], &a.base());
     assert!(!ok && out.contains("no pinned tool"), "{out}");
     // Approved through replica B: A serves it again after its next poll.

@@ -17,7 +17,11 @@ fn corpus(rel: &str) -> PathBuf {
 
 fn scan(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(warden_bin()).arg("scan").args(args).env("NO_COLOR", "1").output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -49,7 +53,10 @@ fn exit_codes_and_formats() {
     let s: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["version"], "2.1.0");
     let res = &s["runs"][0]["results"][0];
-    assert!(!res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap().starts_with('/'), "relative URIs");
+    assert!(
+        !res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap().starts_with('/'),
+        "relative URIs"
+    );
     // Errors are exit 2, with a message.
     let (code, _, err) = scan(&[]);
     assert_eq!((code, err.contains("name at least one path")), (2, true), "{err}");
@@ -89,9 +96,21 @@ fn bundles_baselines_and_suppressions() {
     let (code, out, _) = scan(&["--format", "json", bundle.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let files: Vec<&str> = v["units"].as_array().unwrap().iter().flat_map(|u| u["findings"].as_array().unwrap()).map(|f| f["file"].as_str().unwrap()).collect();
+    let files: Vec<&str> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["findings"].as_array().unwrap())
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
     assert!(files.iter().any(|f| f.starts_with("browser-sync.zip!browser-sync/sync.sh")), "{files:?}");
-    assert!(v["units"].as_array().unwrap().iter().any(|u| u["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "combination.credential-exfiltration")));
+    assert!(
+        v["units"].as_array().unwrap().iter().any(|u| u["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "combination.credential-exfiltration"))
+    );
 
     // A workspace with memory files: baseline, then a poisoned line added.
     let ws = d.join("workspace");
@@ -107,16 +126,28 @@ fn bundles_baselines_and_suppressions() {
     let (code, out, _) = scan(&["--lock", lock.to_str().unwrap(), "--format", "json", ws.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let found: Vec<(String, u64)> = v["units"].as_array().unwrap().iter().flat_map(|u| u["findings"].as_array().unwrap()).filter(|f| f["rule"] == "drift.new-memory-instruction").map(|f| (f["file"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap())).collect();
+    let found: Vec<(String, u64)> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["findings"].as_array().unwrap())
+        .filter(|f| f["rule"] == "drift.new-memory-instruction")
+        .map(|f| (f["file"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap()))
+        .collect();
     assert_eq!(found, [("workspace/MEMORY.md".to_string(), 3)], "{v}");
 
     // Suppressions: reviewed, with a reason and an expiry; a bad file is exit 2.
     let sup = d.join("suppressions.yaml");
     std::fs::write(&sup, "suppressions:\n  - {rule: drift.new-memory-instruction, path: 'workspace/MEMORY.md', reason: 'reviewed with the owner, TICKET-9', expires: 2999-01-01}\n").unwrap();
-    let (code, out, err) = scan(&["--lock", lock.to_str().unwrap(), "--suppressions", sup.to_str().unwrap(), ws.to_str().unwrap()]);
+    let (code, out, err) =
+        scan(&["--lock", lock.to_str().unwrap(), "--suppressions", sup.to_str().unwrap(), ws.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("1 finding(s) suppressed"), "{err}");
-    std::fs::write(&sup, "suppressions:\n  - {rule: drift.new-memory-instruction, path: '*', reason: '', expires: 2999-01-01}\n").unwrap();
+    std::fs::write(
+        &sup,
+        "suppressions:\n  - {rule: drift.new-memory-instruction, path: '*', reason: '', expires: 2999-01-01}\n",
+    )
+    .unwrap();
     let (code, _, err) = scan(&["--suppressions", sup.to_str().unwrap(), ws.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("reason"), "{err}");
@@ -142,7 +173,16 @@ async fn scan_mcp_reads_live_upstreams_and_saved_lists() {
     let cfg = d.join("warden.yaml");
     std::fs::write(&cfg, format!("upstreams:\n{}", stdio_upstream("demo", ""))).unwrap();
     let o = tokio::process::Command::new(warden_bin())
-        .args(["scan", "mcp", "--config", cfg.to_str().unwrap(), "--format", "json", "--data-dir", d.join("data").to_str().unwrap()])
+        .args([
+            "scan",
+            "mcp",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+            "--data-dir",
+            d.join("data").to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();

@@ -402,7 +402,11 @@ impl Gateway {
     pub(crate) fn rebuild(&self) {
         let q = self.quarantine.load_full();
         let filter = |i: usize, kind: &'static str, key: &'static str, items: &[Value]| -> Vec<Value> {
-            items.iter().filter(|v| v.get(key).and_then(Value::as_str).is_none_or(|n| q.get(i, kind, n).is_none())).cloned().collect()
+            items
+                .iter()
+                .filter(|v| v.get(key).and_then(Value::as_str).is_none_or(|n| q.get(i, kind, n).is_none()))
+                .cloned()
+                .collect()
         };
         let lists: Vec<Option<Arc<UpstreamLists>>> = self
             .lists_snapshot()
@@ -499,7 +503,8 @@ impl Gateway {
         let held = mcp::pinning::observe(self, i, &lists).await;
         {
             let q = self.quarantine.load();
-            let mut all: HashMap<_, _> = q.held.iter().filter(|((u, _, _), _)| *u != i).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut all: HashMap<_, _> =
+                q.held.iter().filter(|((u, _, _), _)| *u != i).map(|(k, v)| (k.clone(), v.clone())).collect();
             all.extend(held);
             self.quarantine.store(Arc::new(mcp::pinning::Quarantine { held: all, exposed: HashMap::new() }));
         }

@@ -108,25 +108,36 @@ impl Scanner {
     /// Scans inputs, grouped into skills; `pre` are findings from reading
     /// them (unreadable entries and the like), placed in their units.
     pub fn scan(&self, inputs: &[Input], pre: Vec<Finding>) -> Report {
+        self.scan_with_progress(inputs, pre, &mut |_, _| {})
+    }
+
+    /// As [`Scanner::scan`], calling `progress(units done, units)` after each unit.
+    pub fn scan_with_progress(
+        &self,
+        inputs: &[Input],
+        pre: Vec<Finding>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Report {
         let mut report = Report {
             files: inputs.len(),
             bytes: inputs.iter().map(|i| i.bytes.len() as u64).sum(),
             ..Report::default()
         };
         // A skill is the folder of a SKILL.md; a file belongs to the deepest one above it.
-        let mut roots: Vec<String> = inputs
-            .iter()
-            .filter(|i| doc::kind_of(&i.path, "") == doc::Kind::Skill)
-            .map(|i| parent(&i.path).to_string())
-            .collect();
-        roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+        let roots: std::collections::HashSet<&str> =
+            inputs.iter().filter(|i| doc::kind_of(&i.path, "") == doc::Kind::Skill).map(|i| parent(&i.path)).collect();
+        // The deepest skill folder above a path: walk its ancestors (O(depth), not O(skills)).
         let unit_of = |path: &str| -> (String, bool) {
-            match roots
-                .iter()
-                .find(|r| r.is_empty() || path.starts_with(&format!("{r}/")) || path.starts_with(&format!("{r}!")))
-            {
-                Some(r) => (if r.is_empty() { ".".to_string() } else { r.clone() }, true),
-                None => (path.to_string(), false),
+            let mut p = path;
+            loop {
+                let up = parent(p);
+                if roots.contains(up) {
+                    return (if up.is_empty() { ".".to_string() } else { up.to_string() }, true);
+                }
+                if up.is_empty() || up.len() == p.len() {
+                    return (path.to_string(), false);
+                }
+                p = up;
             }
         };
         let mut units: BTreeMap<String, (bool, Vec<&Input>, Vec<Finding>)> = BTreeMap::new();
@@ -138,7 +149,9 @@ impl Scanner {
             let (u, skill) = unit_of(&f.file);
             units.entry(u).or_insert_with(|| (skill, Vec::new(), Vec::new())).2.push(f);
         }
-        for (name, (skill, files, pre)) in units {
+        let total = units.len();
+        for (done, (name, (skill, files, pre))) in units.into_iter().enumerate() {
+            progress(done, total);
             let mut ctx = rules::Ctx { findings: pre, ..rules::Ctx::default() };
             for input in &files {
                 self.scan_file(input, &mut ctx);

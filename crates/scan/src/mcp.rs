@@ -113,8 +113,9 @@ mod tests {
         assert_eq!(defs.len(), 4);
         let units = Scanner::default().scan_definitions(&defs);
         let worst = |name: &str| units.iter().find(|u| u.name.ends_with(name)).and_then(Unit::worst);
-        assert!(worst("/tools/add").is_none(), "{:?}", units[1].findings);
-        assert!(worst("/instructions").is_none());
+        // (The injection model alone may note a short text at medium: never a quarantine.)
+        assert!(worst("/tools/add") < Some(crate::Severity::High), "{:?}", units[1].findings);
+        assert!(worst("/instructions") < Some(crate::Severity::High));
         assert!(worst("/tools/add_poisoned") >= Some(crate::Severity::High), "{:?}", units[2].findings);
         assert!(worst("/tools/weather") >= Some(crate::Severity::High), "{:?}", units[3].findings);
     }

@@ -84,14 +84,20 @@ impl Store {
     /// (approved on first use, or pending under strict pinning), `changed`
     /// when another version was. Returns the version's status now (a
     /// replica that saw it first, or an admin, may have decided it).
-    pub async fn observe_pin(&self, p: &Pin, first: (PinStatus, &str), changed: (PinStatus, &str)) -> Result<PinStatus> {
-        let known = sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
-            .bind(&p.upstream)
-            .bind(&p.kind)
-            .bind(&p.name)
-            .bind(&p.hash)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn observe_pin(
+        &self,
+        p: &Pin,
+        first: (PinStatus, &str),
+        changed: (PinStatus, &str),
+    ) -> Result<PinStatus> {
+        let known =
+            sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
+                .bind(&p.upstream)
+                .bind(&p.kind)
+                .bind(&p.name)
+                .bind(&p.hash)
+                .fetch_optional(&self.pool)
+                .await?;
         if let Some(r) = known {
             let s: String = r.try_get(0)?;
             return PinStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("pin status {s}")));
@@ -120,13 +126,14 @@ impl Store {
         .bind(p.first_seen.0)
         .execute(&self.pool)
         .await?;
-        let r = sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
-            .bind(&p.upstream)
-            .bind(&p.kind)
-            .bind(&p.name)
-            .bind(&p.hash)
-            .fetch_one(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
+                .bind(&p.upstream)
+                .bind(&p.kind)
+                .bind(&p.name)
+                .bind(&p.hash)
+                .fetch_one(&self.pool)
+                .await?;
         let s: String = r.try_get(0)?;
         PinStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("pin status {s}")))
     }
@@ -147,18 +154,21 @@ impl Store {
 
     /// Every version of one definition, newest first.
     pub async fn pin_versions(&self, upstream: &str, kind: &str, name: &str) -> Result<Vec<Pin>> {
-        let rows = sqlx::query("SELECT * FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 ORDER BY first_seen DESC")
-            .bind(upstream)
-            .bind(kind)
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 ORDER BY first_seen DESC",
+        )
+        .bind(upstream)
+        .bind(kind)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(pin_from_row).collect()
     }
 
     /// Statuses of every pin of one upstream: (kind, name, hash) → status.
     pub async fn pin_statuses(&self) -> Result<Vec<(String, String, String, String, PinStatus)>> {
-        let rows = sqlx::query("SELECT upstream, kind, name, hash, status FROM tool_pins").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT upstream, kind, name, hash, status FROM tool_pins").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 let s: String = r.try_get("status")?;
@@ -175,9 +185,15 @@ impl Store {
 }
 
 impl Write<'_> {
-    /// Approves or rejects a pending (or rejected) version; true when it moved.
+    /// Approves or rejects one version (upstream, kind, name, hash); true when it moved.
     /// Committed with an inventory bump, so every replica re-reads the pins.
-    pub async fn decide_pin(&mut self, upstream: &str, kind: &str, name: &str, hash: &str, to: PinStatus, by: &str, now: Timestamp) -> Result<bool> {
+    pub async fn decide_pin(
+        &mut self,
+        (upstream, kind, name, hash): (&str, &str, &str, &str),
+        to: PinStatus,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE tool_pins SET status = $1, decided_by = $2, decided_at = $3 \
              WHERE upstream = $4 AND kind = $5 AND name = $6 AND hash = $7 AND status <> $1",

@@ -726,10 +726,9 @@ pub(crate) async fn list_pins(
     only_params(&q, &["status", "upstream", "kind", "name"])?;
     let status = match q.get("status").map(String::as_str) {
         None | Some("all") => None,
-        Some(s) => Some(
-            warden_store::pins::PinStatus::parse(s)
-                .ok_or_else(|| ApiError::field("status", format!("unknown status {s:?}: use pending, approved, rejected or all")))?,
-        ),
+        Some(s) => Some(warden_store::pins::PinStatus::parse(s).ok_or_else(|| {
+            ApiError::field("status", format!("unknown status {s:?}: use pending, approved, rejected or all"))
+        })?),
     };
     let pins: Vec<_> = gw
         .store
@@ -776,15 +775,23 @@ pub(crate) async fn decide_pin(State(gw): State<Arc<Gateway>>, h: HeaderMap, bod
         return Err(ApiError::not_found(format!("no pinned {} {:?} on upstream {:?}", d.kind, d.name, d.upstream)));
     }
     let target = match &d.hash {
-        Some(hash) => versions.iter().find(|v| v.hash == *hash || (hash.len() >= 12 && v.hash.starts_with(hash.as_str()))),
+        Some(hash) => {
+            versions.iter().find(|v| v.hash == *hash || (hash.len() >= 12 && v.hash.starts_with(hash.as_str())))
+        }
         None => versions.iter().find(|v| v.status == PinStatus::Pending),
     }
     .ok_or_else(|| ApiError::not_found("no such version (or nothing pending): name one with `hash`"))?
     .clone();
     let mut w = gw.store.write().await?;
-    let moved = w.decide_pin(&target.upstream, &target.kind, &target.name, &target.hash, to, &p.name, Timestamp::now()).await?;
+    let moved = w
+        .decide_pin((&target.upstream, &target.kind, &target.name, &target.hash), to, &p.name, Timestamp::now())
+        .await?;
     if !moved {
-        return Err(ApiError::conflict(format!("version {} is already {}", &target.hash[..12], target.status.as_str())));
+        return Err(ApiError::conflict(format!(
+            "version {} is already {}",
+            &target.hash[..12],
+            target.status.as_str()
+        )));
     }
     let what = format!(
         "{} {} {} version {}{}",

@@ -176,7 +176,11 @@ pub async fn request(
             let Some(entry) = section.get(name).filter(|e| access.permits(kind, &e.exposed)) else {
                 // Quarantined, and this agent may see it: say so (to others it does not exist).
                 let q = gw.quarantine.load();
-                if let Some(held) = q.exposed.get(&(what, warden_core::names::nfc_cow(name).into_owned())).filter(|_| access.permits(kind, name)) {
+                if let Some(held) = q
+                    .exposed
+                    .get(&(what, warden_core::names::nfc_cow(name).into_owned()))
+                    .filter(|_| access.permits(kind, name))
+                {
                     rec.verdict = "deny".into();
                     rec.rule = "pinning".into();
                     rec.reason = held.reason.clone();

@@ -43,32 +43,38 @@ pub const RULES: &[Rule] = &[PIPE_TO_SHELL, DOWNLOAD_EXEC, PROTECTED_ARCHIVE, IN
 
 const FETCH: &str =
     r"(?:curl|wget|fetch|iwr|irm|invoke-webrequest|invoke-restmethod|http(?:ie)?|aria2c|lwp-download)\b";
-const INTERP: &str = r"(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|k|da|fi)?sh\b|python[0-9.]*\b|perl\b|ruby\b|node\b|php\b|iex\b|invoke-expression\b|pwsh\b|powershell\b|osascript\b|bun\b|deno\b";
+const INTERP: &str = r"(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|k|da|fi)?sh(?-u:\b)|python[0-9.]*(?-u:\b)|perl(?-u:\b)|ruby(?-u:\b)|node(?-u:\b)|php(?-u:\b)|iex(?-u:\b)|invoke-expression(?-u:\b)|pwsh(?-u:\b)|powershell(?-u:\b)|osascript(?-u:\b)|bun(?-u:\b)|deno(?-u:\b)";
 
 re!(PIPE, &format!(r"(?i){FETCH}[^\n|;]*\|\s*(?:{INTERP})"));
 re!(
     SUBST,
     &format!(r#"(?i)(?:(?:ba|z)?sh|source|\.|python[0-9.]*|perl|ruby|node)\s+(?:-c\s+)?["']?(?:<\(|\$\()\s*{FETCH}"#)
 );
-re!(EVAL_FETCH, &format!(r#"(?i)\beval\s*[("]?\s*"?\$\(\s*{FETCH}"#));
+re!(EVAL_FETCH, &format!(r#"(?i)(?-u:\b)eval\s*[("]?\s*"?\$\(\s*{FETCH}"#));
 re!(
     IEX_DOWNLOAD,
     r"(?i)(?:iex|invoke-expression)\s*\(?\s*\(?\s*(?:new-object\s+(?:system\.)?net\.webclient\)?\.download(?:string|data)|\(?\s*(?:iwr|irm|invoke-webrequest|invoke-restmethod)\b)"
 );
 re!(DOWNLOADSTRING_IEX, r"(?i)\.downloadstring\([^)]*\)[^\n]*\|\s*(?:iex|invoke-expression)");
-re!(PY_EXEC_URL, r"(?i)\bexec\s*\(\s*(?:[A-Za-z_]\w*\.)*(?:urlopen|get|urlretrieve)\s*\(\s*['\x22]?(?:https?|ftp)://");
-re!(PY_EXEC_FETCHED, r"(?i)\bexec\s*\([^)\n]*(?:\.read\(\)|\.text|\.content)\s*\)");
+re!(
+    PY_EXEC_URL,
+    r"(?i)(?-u:\b)exec\s*\(\s*(?:[A-Za-z_]\w*\.)*(?:urlopen|get|urlretrieve)\s*\(\s*['\x22]?(?:https?|ftp)://"
+);
+re!(PY_EXEC_FETCHED, r"(?i)(?-u:\b)exec\s*\([^)\n]*(?:\.read\(\)|\.text|\.content)\s*\)");
 re!(
     JS_EVAL_FETCH,
     r"(?i)(?:\beval|new\s+Function|vm\.runIn\w+)\s*\(\s*(?:await\s*)?\(?\s*(?:await\s+)?(?:fetch|axios\.get|https?\.get|got)\s*\("
 );
-re!(JS_EVAL_FETCHED, r"(?i)fetch\s*\([^\n]*\)\s*\.then\s*\([^\n]*\.text\(\)\s*\)\s*\.then\s*\(\s*(?:eval|Function)\b");
+re!(
+    JS_EVAL_FETCHED,
+    r"(?i)fetch\s*\([^\n]*\)\s*\.then\s*\([^\n]*\.text\(\)\s*\)\s*\.then\s*\(\s*(?:eval|Function)(?-u:\b)"
+);
 re!(
     DOWNLOAD_TO,
     r#"(?i)(?:curl|wget|iwr|invoke-webrequest)\b[^\n]*?(?:\s-o\s*|\s--output[\s=]|\s-O\s+|\s--output-document[\s=]|\s-outfile\s+)["']?([\w./~$-]+)"#
 );
 re!(CHMOD_X, r#"(?i)chmod\s+(?:[0-7]*[1357][0-7]*|[ugoa]*\+[rwx]*x[rwx]*)\s+["']?([\w./~$-]+)"#);
-re!(START_PROCESS, r"(?i)start-process\s+[^\n]*\.exe|\bopen\s+-a\s|\bxattr\s+-d\s+com\.apple\.quarantine");
+re!(START_PROCESS, r"(?i)start-process\s+[^\n]*\.exe|(?-u:\b)open\s+-a\s|(?-u:\b)xattr\s+-d\s+com\.apple\.quarantine");
 re!(
     PROTECTED,
     r#"(?i)(?:\bunzip\s+(?:-\S+\s+)*-P\s*\S+|\b7za?\s+x\s+[^\n]*-p\S+|\b(?:archive|zip|rar|7z|extract(?:ed)?)\b[^\n]{0,80}\b(?:password|passphrase|pass)\b\s*(?:is|:|=)\s*["'`]?[^\s"'`]{3,})"#

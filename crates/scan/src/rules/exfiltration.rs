@@ -63,9 +63,9 @@ re!(
 );
 
 const HOSTS: &str = r"(?:webhook\.site|(?:[\w-]+\.)?requestbin\.(?:com|net)|(?:[\w-]+\.)?m?pipedream\.net|(?:[\w-]+\.)?(?:interact\.sh|oast\.(?:pro|live|site|online|fun|me)|burpcollaborator\.net|canarytokens\.com|dnslog\.cn|ceye\.io)|(?:[\w-]+\.)?ngrok(?:-free)?\.(?:io|app|dev)|(?:[\w-]+\.)?trycloudflare\.com|bore\.pub|(?:[\w-]+\.)?serveo\.net|(?:[\w-]+\.)?loca\.lt|(?:[\w-]+\.)?localtunnel\.me|pastebin\.com|paste\.ee|hastebin\.com|ghostbin\.\w+|dpaste\.(?:com|org)|rentry\.co|0x0\.st|transfer\.sh|file\.io|temp\.sh|(?:[\w-]+\.)?beeceptor\.com|(?:[\w-]+\.)?hookbin\.com|(?:[\w-]+\.)?requestcatcher\.com|(?:[\w-]+\.)?webhook\.cool|(?:[\w-]+\.)?playit\.gg|(?:[\w-]+\.)?zrok\.io)";
-re!(HOST, &format!(r"(?i)\b{HOSTS}"));
+re!(HOST, &format!(r"(?i)(?-u:\b){HOSTS}"));
 // Chat webhooks and bot APIs: notifier skills post there for their user; stealers too.
-re!(CHAT, r"(?i)\b(?:discord(?:app)?\.com/api/webhooks|api\.telegram\.org/bot|hooks\.slack\.com/services)");
+re!(CHAT, r"(?i)(?-u:\b)(?:discord(?:app)?\.com/api/webhooks|api\.telegram\.org/bot|hooks\.slack\.com/services)");
 re!(
     IP_URL,
     r"(?i)\b(?:https?|ftp|wss?|tcp)://(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?::\d+)?|/dev/tcp/(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})/\d+|\b(?:nc|ncat|netcat|socat)\b[^\n]*?\b(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\b"
@@ -122,8 +122,12 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             ctx.emit(rule, sev, doc, m.start(), doc.line_text(m.start()), "a raw socket to a public IP address".into());
         }
     }
-    if wired && (t.contains("/dev/tcp/") && IP_URL.is_match(t)) {
-        if let Some(m) = SHELL_WIRING.find(t) {
+    if wired
+        && t.contains("/dev/tcp/")
+        && IP_URL.is_match(t)
+        && let Some(m) = SHELL_WIRING.find(t)
+    {
+        {
             ctx.emit(
                 &REVERSE_SHELL,
                 Severity::Critical,

@@ -59,7 +59,7 @@ pub const PADDING: Rule = Rule {
 
 pub const RULES: &[Rule] = &[TAG_CHARS, BIDI, ZERO_WIDTH, HOMOGLYPH, HIDDEN_INSTRUCTIONS, PADDING];
 
-re!(URL_HOST, r"(?i)\b(?:https?|wss?|ftp)://([^/\s:?#'\x22<>)\]]+)");
+re!(URL_HOST, r"(?i)(?-u:\b)(?:https?|wss?|ftp)://([^/\s:?#'\x22<>)\]]+)");
 re!(
     IMPERATIVE,
     r"(?i)\b(?:you\s+(?:must|should|will|are\s+to)|always|never|do\s+not|don'?t|ignore|run|execute|send|upload|post|fetch|download|read|copy|exfiltrate|assistant|agent|ai|system\s*:|instruction|curl|wget|bash|powershell|secret|token|password|credential|api[_ -]?key)\b"
@@ -170,11 +170,10 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     }
-    for m in PADDING_LINES.find_iter(t).chain(PADDING_SPACES.find_iter(t)) {
+    if let Some(m) = PADDING_LINES.find(t).or_else(|| PADDING_SPACES.find(t)) {
         let after = &t[m.end() - 1..];
         let shown: String = after.chars().take(80).collect();
         ctx.emit(&PADDING, Severity::High, doc, m.end() - 1, &shown, "content after a long run of padding".into());
-        break;
     }
 }
 
