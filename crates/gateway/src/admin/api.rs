@@ -54,6 +54,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/tokens"),
     ("post", "/api/v1/admin/tokens"),
     ("delete", "/api/v1/admin/tokens/{id}"),
+    ("get", "/api/v1/tools/pins"),
+    ("post", "/api/v1/tools/pins/decide"),
     ("get", "/api/v1/approvals"),
     ("get", "/api/v1/approvals/{id}"),
     ("post", "/api/v1/approvals/{id}/approve"),
