@@ -512,6 +512,11 @@ impl Gateway {
         self.rebuild();
     }
 
+    /// Re-reads every pin's status and republishes the catalog (a pin was decided).
+    pub(crate) async fn reload_pins(self: &Arc<Self>) {
+        mcp::pinning::reload(self).await;
+    }
+
     /// Tells every session that all lists may have changed (a pin was decided).
     pub(crate) fn announce_lists(&self) {
         self.announce("notifications/tools/list_changed");

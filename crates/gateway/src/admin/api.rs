@@ -806,7 +806,7 @@ pub(crate) async fn decide_pin(State(gw): State<Arc<Gateway>>, h: HeaderMap, bod
     w.log(&warden_store::Change::new(&format!("pin:{}", target.upstream), &p.name, &d.decision, &what)).await?;
     w.commit().await?;
     tracing::warn!(upstream = %target.upstream, kind = %target.kind, name = %target.name, by = %p.name, decision = %d.decision, "pinned definition decided");
-    crate::mcp::pinning::reload(&gw).await;
+    gw.reload_pins().await;
     gw.announce_lists();
     let versions = gw.store.pin_versions(&target.upstream, &target.kind, &target.name).await?;
     ok(json!({"decided": d.decision, "versions": versions}))
