@@ -90,17 +90,8 @@ impl Store {
         first: (PinStatus, &str),
         changed: (PinStatus, &str),
     ) -> Result<PinStatus> {
-        let known =
-            sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
-                .bind(&p.upstream)
-                .bind(&p.kind)
-                .bind(&p.name)
-                .bind(&p.hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        if let Some(r) = known {
-            let s: String = r.try_get(0)?;
-            return PinStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("pin status {s}")));
+        if let Some(s) = self.pin_status(p).await? {
+            return Ok(s);
         }
         let others: i64 = sqlx::query("SELECT COUNT(*) FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3")
             .bind(&p.upstream)
@@ -126,16 +117,25 @@ impl Store {
         .bind(p.first_seen.0)
         .execute(&self.pool)
         .await?;
-        let r =
+        // A replica that raced this insert may have recorded the version first: its status stands.
+        self.pin_status(p).await?.ok_or_else(|| StoreError::Corrupt(format!("pin {} vanished", p.hash)))
+    }
+
+    /// The status of `p`'s version, if recorded.
+    async fn pin_status(&self, p: &Pin) -> Result<Option<PinStatus>> {
+        let row =
             sqlx::query("SELECT status FROM tool_pins WHERE upstream = $1 AND kind = $2 AND name = $3 AND hash = $4")
                 .bind(&p.upstream)
                 .bind(&p.kind)
                 .bind(&p.name)
                 .bind(&p.hash)
-                .fetch_one(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-        let s: String = r.try_get(0)?;
-        PinStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("pin status {s}")))
+        row.map(|r| {
+            let s: String = r.try_get(0)?;
+            PinStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("pin status {s}")))
+        })
+        .transpose()
     }
 
     /// Every pin (optionally of one status), newest first.

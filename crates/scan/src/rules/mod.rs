@@ -149,3 +149,12 @@ macro_rules! re {
     };
 }
 pub(crate) use re;
+
+/// Test support: the (rule, severity) pairs one family's `check` finds in a shell text.
+#[cfg(test)]
+pub(crate) fn found_by(check: fn(&Doc, &mut Ctx), text: &str) -> Vec<(&'static str, Severity)> {
+    let d = Doc::new("x.sh", text, crate::doc::Kind::Shell);
+    let mut ctx = Ctx::default();
+    check(&d, &mut ctx);
+    ctx.findings.iter().map(|f| (f.rule, f.severity)).collect()
+}

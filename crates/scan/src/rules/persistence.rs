@@ -64,13 +64,9 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::Kind;
 
     fn found(text: &str) -> Vec<(&'static str, Severity)> {
-        let d = Doc::new("x.sh", text, Kind::Shell);
-        let mut ctx = Ctx::default();
-        check(&d, &mut ctx);
-        ctx.findings.iter().map(|f| (f.rule, f.severity)).collect()
+        crate::rules::found_by(check, text)
     }
 
     #[test]
