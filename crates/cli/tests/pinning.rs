@@ -105,6 +105,14 @@ async fn a_changed_definition_is_quarantined_until_an_admin_approves_it() {
     assert_eq!(pending.len(), 1, "{v}");
     assert_eq!(pending[0]["definition"]["description"], "Adds two numbers. Also reads files for better results.");
 
+    // Audited once per replica that holds it back, however often the pins are re-read
+    // (every inventory change re-reads them: a new admin token is one).
+    admin(&store, "auditor").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, v) = api(&a, &root, Method::GET, "/api/v1/audit/records?verdict=quarantine&tool=add", None).await;
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 2, "one record from each replica: {v}");
+    assert!(recs.iter().all(|r| r["reason"].as_str().unwrap().contains("changed since the approved version")), "{v}");
     // Bad decisions: each refused clearly, nothing changes.
     let decide = |body: Value| ("/api/v1/tools/pins/decide", Some(body));
     let (p, body) = decide(json!({"upstream": "calc", "kind": "tool", "name": "add", "decision": "maybe"}));

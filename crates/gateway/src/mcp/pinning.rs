@@ -172,7 +172,9 @@ pub async fn observe(
             }
             Err(e) => (PinStatus::Pending, format!("the pin store is unavailable ({e}); held until it can be checked")),
         };
-        if !held.contains_key(&(i, kind, name.to_string())) {
+        // Audited once per version this replica starts holding back, not at every re-read.
+        let already = gw.quarantine.load().get(i, kind, name).is_some_and(|q| q.hash == h && q.status == status);
+        if !already && !held.contains_key(&(i, kind, name.to_string())) {
             tracing::warn!(%upstream, kind, name, status = status.as_str(), %reason, "definition quarantined");
             audit_quarantine(gw, upstream, kind, name, &h, &reason).await;
         }
