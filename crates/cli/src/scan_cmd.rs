@@ -140,7 +140,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<bool> {
         eprint!("reading…\r");
     }
     let loaded = warden_scan::source::read_paths(&args.paths, warden_scan::source::Limits::default());
-    let started = std::time::Instant::now();
     let mut last = std::time::Instant::now();
     let mut bar = |done: usize, total: usize| {
         // A bar on a terminal for large trees, redrawn at most ten times a second.
@@ -155,7 +154,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<bool> {
     if progress {
         eprint!("\r{:60}\r", "");
     }
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "scanned");
     if let Some(path) = &args.write_lock {
         let lock = warden_scan::lock::write(&loaded.inputs);
         std::fs::write(path, serde_json::to_string_pretty(&lock)? + "\n")

@@ -83,7 +83,9 @@ impl Store {
     /// `first` is its status when no version of it was ever recorded
     /// (approved on first use, or pending under strict pinning), `changed`
     /// when another version was. Returns the version's status now (a
-    /// replica that saw it first, or an admin, may have decided it).
+    /// replica that saw it first, or an admin, may have decided it). A `p`
+    /// whose own `status` is pending (with its `reason`) was flagged by the
+    /// caller's screening: it is recorded pending whatever `first` says.
     pub async fn observe_pin(
         &self,
         p: &Pin,

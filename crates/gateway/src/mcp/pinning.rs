@@ -96,9 +96,15 @@ fn canonical(v: &Value) -> Value {
 /// The screen's verdict on one definition: the worst finding at `high` or
 /// above, as a reason; `None` when clean.
 pub fn screen(scanner: &warden_scan::Scanner, upstream: &str, kind: &str, item: &Value) -> Option<String> {
-    let list = json!({ format!("{kind}s"): [item] });
-    let key = if kind == "template" { "resourceTemplates" } else { "" };
-    let list = if key.is_empty() { list } else { json!({ key: [item] }) };
+    let key = match kind {
+        "tool" => "tools",
+        "prompt" => "prompts",
+        "resource" => "resources",
+        _ => "resourceTemplates",
+    };
+    let mut list = serde_json::Map::new();
+    list.insert(key.to_string(), json!([item]));
+    let list = Value::Object(list);
     let defs = warden_scan::mcp::definitions(upstream, &list);
     let units = scanner.scan_definitions(&defs);
     let worst = units
