@@ -27,22 +27,21 @@ pub struct ScanArgs {
 
 pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     let loaded = read_paths(std::slice::from_ref(&a.corpus), Limits::default());
-    // Skills of the corpus: inputs grouped by their `…/<split>/<label>/<name>/` prefix.
-    let mut skills: Vec<Vec<Input>> = Vec::new();
-    let mut last = String::new();
-    for i in loaded.inputs.into_iter().filter(|i| i.path.matches('/').count() >= 4) {
-        let key: String = i.path.split('/').take(4).collect::<Vec<_>>().join("/");
-        if key != last {
-            skills.push(Vec::new());
-            last = key;
+    // Skills: the folders holding a SKILL.md; every file goes to the deepest one above it.
+    let mut roots: Vec<String> =
+        loaded.inputs.iter().filter_map(|i| i.path.strip_suffix("/SKILL.md").map(|r| format!("{r}/"))).collect();
+    roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+    let mut by_root: std::collections::BTreeMap<&str, Vec<(String, &Input)>> = Default::default();
+    for i in &loaded.inputs {
+        if let Some(r) = roots.iter().find(|r| i.path.starts_with(r.as_str())) {
+            by_root.entry(r).or_default().push((i.path[r.len()..].to_string(), i));
         }
-        skills.last_mut().unwrap().push(i);
     }
+    let skills: Vec<Vec<(String, &Input)>> = by_root.into_values().collect();
     anyhow::ensure!(!skills.is_empty(), "no skills under {}", a.corpus.display());
     let mut inputs = Vec::new();
     for n in 0..a.skills {
-        for i in &skills[n % skills.len()] {
-            let rest = i.path.split('/').skip(4).collect::<Vec<_>>().join("/");
+        for (rest, i) in &skills[n % skills.len()] {
             inputs.push(Input { path: format!("s{n}/{rest}"), bytes: i.bytes.clone() });
         }
     }

@@ -5,7 +5,9 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
+
+use crate::rx::{Gated, Sig};
 
 use crate::finding::{Finding, quote};
 use crate::model::Model;
@@ -14,12 +16,12 @@ use crate::normalize::{Normalized, Oddity};
 struct Rule {
     kind: &'static str,
     score: f32,
-    re: Regex,
+    re: Gated,
 }
 
 static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
-    let set = RegexSet::new(DEFS.iter().map(|d| d.2)).expect("injection rules compile");
-    let rules = DEFS.iter().map(|&(kind, score, re)| Rule { kind, score, re: Regex::new(re).unwrap() }).collect();
+    let set = crate::rx::set(DEFS.iter().map(|d| d.2)).expect("injection rules compile");
+    let rules = DEFS.iter().map(|&(kind, score, re)| Rule { kind, score, re: Gated::new(re).unwrap() }).collect();
     (set, rules)
 });
 
@@ -99,14 +101,25 @@ impl Injection {
 
     /// As [`Injection::scan`]; `rules_may_match: false` (from the one-pass
     /// gate) skips the rules.
+    /// As [`Injection::scan`], with `sig` a signature covering the
+    /// normalised text (one signature may cover many texts: the skill
+    /// scanner takes one over every paragraph of a file).
+    pub fn scan_with(&self, n: &Normalized, sig: &Sig) -> Vec<Finding> {
+        self.scan_inner(n, Some(sig))
+    }
+
     pub(crate) fn scan_gated(&self, n: &Normalized, rules_may_match: bool) -> Vec<Finding> {
+        if rules_may_match { self.scan_inner(n, Some(&Sig::of(&n.text))) } else { self.scan_inner(n, None) }
+    }
+
+    /// `sig: None`: no rule can match (the one-pass gate said so).
+    fn scan_inner(&self, n: &Normalized, sig: Option<&Sig>) -> Vec<Finding> {
         let mut out = Vec::new();
         let text = n.text.as_str();
-        let (set, rules) = &*RULES;
-        let hits = (rules_may_match && set.is_match(text)).then(|| set.matches(text));
-        for i in hits.into_iter().flat_map(|m| m.into_iter()) {
-            let r = &rules[i];
-            if let Some(m) = r.re.find(text) {
+        let (_, rules) = &*RULES;
+        // Each rule runs only where its literals may occur (`rx.rs`): most texts run none.
+        for r in sig.into_iter().flat_map(|sig| rules.iter().filter(|r| r.re.may_match(sig))) {
+            if let Some(m) = r.re.re.find(text) {
                 let (s, e) = n.original(m.start(), m.end());
                 out.push(Finding {
                     detector: "prompt_injection",

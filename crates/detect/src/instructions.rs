@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use crate::rx::{Gated, Sig};
 
 use crate::finding::{Finding, quote};
 
@@ -15,14 +15,13 @@ const OBJ: &str = r"(?:api[ _\-]?keys?|secret[ _\-]?keys?|access[ _\-]?keys?|pri
 struct Rule {
     kind: &'static str,
     why: &'static str,
-    re: Regex,
+    re: Gated,
 }
 
-static RULES: LazyLock<(RegexSet, Vec<Rule>)> = LazyLock::new(|| {
-    let defs = &*DEFS;
-    let set = RegexSet::new(defs.iter().map(|d| d.2.as_str())).expect("instruction rules compile");
-    let rules = defs.iter().map(|(kind, why, re)| Rule { kind, why, re: Regex::new(re).unwrap() }).collect();
-    (set, rules)
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    DEFS.iter()
+        .map(|(kind, why, re)| Rule { kind, why, re: Gated::new(re).expect("instruction rules compile") })
+        .collect()
 });
 
 /// The rule patterns, for the one-pass gate in `lib.rs`.
@@ -75,11 +74,15 @@ static DEFS: LazyLock<Vec<(&str, &str, String)>> = LazyLock::new(|| {
 
 /// `text` should be normalised (see [`crate::normalize`]).
 pub fn scan(text: &str) -> Vec<Finding> {
-    let (set, rules) = &*RULES;
+    scan_with(text, &Sig::of(text))
+}
+
+/// As [`scan`], with the text's signature already taken (the skill scanner
+/// takes one per file). Each rule runs only where its literals may occur.
+pub fn scan_with(text: &str, sig: &Sig) -> Vec<Finding> {
     let mut out = Vec::new();
-    for i in set.is_match(text).then(|| set.matches(text)).into_iter().flat_map(|m| m.into_iter()) {
-        let r = &rules[i];
-        for m in r.re.find_iter(text) {
+    for r in RULES.iter().filter(|r| r.re.may_match(sig)) {
+        for m in r.re.re.find_iter(text) {
             out.push(Finding {
                 detector: "credential_instructions",
                 kind: r.kind.into(),

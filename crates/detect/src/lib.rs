@@ -22,6 +22,7 @@ pub mod instructions;
 pub mod model;
 pub mod normalize;
 pub mod pii;
+pub mod rx;
 pub mod secrets;
 pub mod stream;
 
@@ -103,7 +104,7 @@ const NO_MODEL: u8 = 0x80;
 /// none of them (most texts) is read once for both detectors.
 static RULE_GATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     let all: Vec<String> = injection::patterns().chain(instructions::patterns()).map(|p| format!("(?:{p})")).collect();
-    regex::Regex::new(&all.join("|")).expect("rule gate compiles")
+    rx::regex(&all.join("|")).expect("rule gate compiles")
 });
 
 /// All detectors, configured.

@@ -118,7 +118,7 @@ impl Allow {
         let regexes = d
             .regexes
             .iter()
-            .map(|r| Regex::new(r).map_err(|e| format!("{at}: allowlist regex {r:?}: {e}")))
+            .map(|r| crate::rx::regex(r).map_err(|e| format!("{at}: allowlist regex {r:?}: {e}")))
             .collect::<Result<_, _>>()?;
         Ok(Allow { regexes, stopwords: d.stopwords.iter().map(|s| s.to_lowercase()).collect(), target })
     }
@@ -197,7 +197,7 @@ impl SecretRules {
         for d in defs {
             let at = format!("rule {}", d.id);
             let Some(re) = &d.regex else { continue };
-            let regex = Regex::new(re).map_err(|e| format!("{at}: regex: {e}"))?;
+            let regex = crate::rx::regex(re).map_err(|e| format!("{at}: regex: {e}"))?;
             if let Some(g) = d.secret_group
                 && g >= regex.captures_len()
             {

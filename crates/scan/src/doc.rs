@@ -93,6 +93,8 @@ pub struct Doc<'a> {
     line_starts: Vec<usize>,
     /// Markdown only: regions in order, covering the text.
     pub regions: Vec<(Range<usize>, Region)>,
+    /// Which letter sequences the text holds: rules that cannot match are skipped.
+    pub sig: warden_detect::rx::Sig,
 }
 
 impl<'a> Doc<'a> {
@@ -100,7 +102,7 @@ impl<'a> Doc<'a> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let regions = if kind.is_markdown() { markdown_regions(text) } else { Vec::new() };
-        Doc { path, text, kind, line_starts, regions }
+        Doc { path, text, kind, line_starts, regions, sig: warden_detect::rx::Sig::of(text) }
     }
 
     /// 1-based line and column (in characters) of byte `at`.

@@ -103,7 +103,8 @@ pub fn compare(lock: &Lock, inputs: &[Input], report: &mut Report) {
                     let text = String::from_utf8_lossy(&input.bytes);
                     for (n, line) in text.lines().enumerate() {
                         let l = line.trim();
-                        if l.is_empty() || known.contains(sha256(l.as_bytes()).as_str()) || !INSTRUCTIVE.is_match(l) {
+                        if l.is_empty() || known.contains(sha256(l.as_bytes()).as_str()) || !INSTRUCTIVE.re.is_match(l)
+                        {
                             continue;
                         }
                         extra.push(Finding {

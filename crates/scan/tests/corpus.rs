@@ -25,42 +25,45 @@ fn flagged(scanner: &Scanner, dir: &Path) -> (bool, Vec<String>) {
     (!high.is_empty(), high)
 }
 
-#[test]
-fn the_labelled_corpus_is_classified_on_every_split() {
-    let corpus = root().join("tests/scan-corpus");
+/// Per split `[tp, fn, fp, tn]`, per family `(flagged, total)`, and each miss or false positive.
+struct Measured {
+    splits: BTreeMap<String, [usize; 4]>,
+    families: BTreeMap<String, (usize, usize)>,
+    failures: Vec<String>,
+}
+
+/// Scans every skill `labels.json` (under `corpus`) names.
+fn measure(corpus: &Path, labels: &Path) -> (usize, Measured) {
     let labels: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(corpus.join("labels.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(labels).unwrap()).unwrap();
     let scanner = Scanner::default();
-    let mut failures = Vec::new();
-    // split -> (tp, fn, fp, tn); family -> (flagged, total)
-    let mut splits: BTreeMap<String, [usize; 4]> = BTreeMap::new();
-    let mut families: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut m = Measured { splits: BTreeMap::new(), families: BTreeMap::new(), failures: Vec::new() };
     for (key, v) in &labels {
         let split = key.split('/').next().unwrap().to_string();
         let malicious = v["label"] == "malicious";
         let (hit, why) = flagged(&scanner, &corpus.join(key));
-        let s = splits.entry(split).or_default();
+        let s = m.splits.entry(split).or_default();
         match (malicious, hit) {
             (true, true) => s[0] += 1,
             (true, false) => {
                 s[1] += 1;
-                failures.push(format!("missed {key}"));
+                m.failures.push(format!("missed {key}"));
             }
             (false, true) => {
                 s[2] += 1;
-                failures.push(format!("false positive {key}: {why:?}"));
+                m.failures.push(format!("false positive {key}: {why:?}"));
             }
             (false, false) => s[3] += 1,
         }
         for f in v["families"].as_array().into_iter().flatten() {
-            let e = families.entry(f.as_str().unwrap().to_string()).or_default();
+            let e = m.families.entry(f.as_str().unwrap().to_string()).or_default();
             e.1 += 1;
             e.0 += usize::from(hit);
         }
     }
     println!("| split | malicious flagged | recall | benign flagged | false-positive rate |");
     println!("|---|---|---|---|---|");
-    for (split, [tp, fneg, fp, tn]) in &splits {
+    for (split, [tp, fneg, fp, tn]) in &m.splits {
         println!(
             "| {split} | {tp}/{} | {:.1}% | {fp}/{} | {:.1}% |",
             tp + fneg,
@@ -71,11 +74,21 @@ fn the_labelled_corpus_is_classified_on_every_split() {
     }
     println!("| family | skills flagged |");
     println!("|---|---|");
-    for (f, (hit, n)) in &families {
+    for (f, (hit, n)) in &m.families {
         println!("| {f} | {hit}/{n} |");
     }
-    assert!(labels.len() >= 100, "the corpus shrank: {}", labels.len());
-    assert!(failures.is_empty(), "{failures:#?}");
+    for f in &m.failures {
+        println!("{f}");
+    }
+    (labels.len(), m)
+}
+
+#[test]
+fn the_labelled_corpus_is_classified_on_every_split() {
+    let corpus = root().join("tests/scan-corpus");
+    let (n, m) = measure(&corpus, &corpus.join("labels.json"));
+    assert!(n >= 100, "the corpus shrank: {n}");
+    assert!(m.failures.is_empty(), "{:#?}", m.failures);
 }
 
 #[test]
@@ -103,3 +116,22 @@ fn openclaws_bundled_skills_are_not_flagged() {
     println!("OpenClaw bundled skills flagged: {}/{}", flagged.len(), dirs.len());
     assert!(flagged.is_empty(), "{flagged:#?}");
 }
+
+/// The held-out split (`tests/scan-corpus/holdout`, its own `labels.json`):
+/// written after the rules, by someone who had not read them, and measured
+/// once. Its misses stay misses: it is never used to tune a rule (that
+/// would make it one more training split). The test keeps the first-pass
+/// figures from getting worse.
+#[test]
+fn the_held_out_split_keeps_its_first_pass_figures() {
+    let corpus = root().join("tests/scan-corpus");
+    let (n, m) = measure(&corpus, &corpus.join("holdout/labels.json"));
+    let [tp, fneg, fp, tn] = m.splits["holdout"];
+    assert_eq!(n, 55);
+    assert_eq!((tp + fneg, fp + tn), (30, 25));
+    assert!(tp >= HOLDOUT_FLAGGED && fp <= HOLDOUT_FALSE_POSITIVES, "{:#?}", m.failures);
+}
+
+/// First pass on the held-out split (BENCHMARKS.md).
+const HOLDOUT_FLAGGED: usize = 28;
+const HOLDOUT_FALSE_POSITIVES: usize = 7;

@@ -3,7 +3,7 @@
 //! reading the key material itself is high; with an exfiltration endpoint in
 //! the same skill it is critical (`combination.rs`).
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::Doc;
 use crate::finding::{Family, Severity};
 
@@ -80,9 +80,8 @@ re!(
 );
 
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
-    let t = doc.text;
     let mut reported_read = false;
-    for m in READ_KEY.find_iter(t) {
+    for m in READ_KEY.find_iter(doc) {
         // `ssh-keygen` output and known_hosts/config are not key material.
         let s = m.as_str();
         if s.contains("known_hosts")
@@ -100,7 +99,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         ctx.emit(&KEY_MATERIAL, Severity::High, doc, m.start(), s, "credential material is read".into());
     }
     if !reported_read {
-        for m in CRED_PATH.find_iter(t) {
+        for m in CRED_PATH.find_iter(doc) {
             ctx.emit(
                 &CREDENTIAL_FILES,
                 Severity::Medium,
@@ -111,10 +110,10 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             );
         }
     }
-    for m in DOTENV.find_iter(t) {
+    for m in DOTENV.find_iter(doc) {
         ctx.emit(&CREDENTIAL_FILES, Severity::Medium, doc, m.start(), m.as_str(), "a .env file is read".into());
     }
-    for m in BROWSER.find_iter(t) {
+    for m in BROWSER.find_iter(doc) {
         ctx.emit(
             &BROWSER_STORES,
             Severity::High,
@@ -124,10 +123,10 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             "a browser, wallet or keychain store is read".into(),
         );
     }
-    for m in KEYCHAIN.find_iter(t) {
+    for m in KEYCHAIN.find_iter(doc) {
         ctx.emit(&KEYCHAIN_ITEM, Severity::Medium, doc, m.start(), m.as_str(), "a keychain item is read".into());
     }
-    for m in ENV_FILTER.find_iter(t).chain(ENV_SERIAL.find_iter(t)) {
+    for m in ENV_FILTER.find_iter(doc).chain(ENV_SERIAL.find_iter(doc)) {
         ctx.emit(&ENV_DUMP, Severity::High, doc, m.start(), m.as_str(), "the process's secrets are collected".into());
     }
 }

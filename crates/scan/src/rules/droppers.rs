@@ -2,7 +2,7 @@
 //! skills' "prerequisites": a one-liner that pipes a download into a shell,
 //! or fetches a binary, marks it executable and runs it.
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::Doc;
 use crate::finding::{Family, Severity};
 
@@ -100,7 +100,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         &*JS_EVAL_FETCH,
         &*JS_EVAL_FETCHED,
     ] {
-        for m in re.find_iter(t) {
+        for m in re.find_iter(doc) {
             ctx.emit(
                 &PIPE_TO_SHELL,
                 Severity::Critical,
@@ -112,7 +112,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         }
     }
     if doc.kind == crate::doc::Kind::Python || doc.is_code(0) {
-        for m in PY_EXEC_FETCHED.find_iter(t) {
+        for m in PY_EXEC_FETCHED.find_iter(doc) {
             if t.contains("urlopen") || t.contains("requests.") || t.contains("httpx") {
                 ctx.emit(
                     &PIPE_TO_SHELL,
@@ -127,8 +127,8 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
     }
     // Downloaded, then made executable or started.
     let downloaded: Vec<String> =
-        DOWNLOAD_TO.captures_iter(t).filter_map(|c| c.get(1)).map(|m| base_name(m.as_str()).to_string()).collect();
-    for c in CHMOD_X.captures_iter(t) {
+        DOWNLOAD_TO.captures_iter(doc).filter_map(|c| c.get(1)).map(|m| base_name(m.as_str()).to_string()).collect();
+    for c in CHMOD_X.captures_iter(doc) {
         let target = base_name(c.get(1).map(|m| m.as_str()).unwrap_or(""));
         if downloaded.iter().any(|d| d == target) {
             let m = c.get(0).unwrap();
@@ -143,7 +143,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         }
     }
     if !downloaded.is_empty() {
-        for m in START_PROCESS.find_iter(t) {
+        for m in START_PROCESS.find_iter(doc) {
             ctx.emit(
                 &DOWNLOAD_EXEC,
                 Severity::High,
@@ -154,7 +154,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             );
         }
     }
-    for m in PROTECTED.find_iter(t) {
+    for m in PROTECTED.find_iter(doc) {
         ctx.emit(
             &PROTECTED_ARCHIVE,
             Severity::High,
@@ -164,9 +164,9 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             "a password-protected archive hides its content from scanners".into(),
         );
     }
-    for m in PIP_URL.find_iter(t) {
+    for m in PIP_URL.find_iter(doc) {
         let url = m.as_str().split_whitespace().last().unwrap_or("").trim_matches(['"', '\'']);
-        let sev = if REGISTRY_HOST.is_match(url) { Severity::Medium } else { Severity::High };
+        let sev = if REGISTRY_HOST.re.is_match(url) { Severity::Medium } else { Severity::High };
         ctx.emit(
             &INSTALL_FROM_URL,
             sev,

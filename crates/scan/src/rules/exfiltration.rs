@@ -4,7 +4,7 @@
 //! query string built from variables) is high; with credential access in
 //! the same skill, critical (`combination.rs`).
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::Doc;
 use crate::finding::{Family, Severity};
 
@@ -81,16 +81,16 @@ re!(
 
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
     let t = doc.text;
-    for m in HOST.find_iter(t) {
+    for m in HOST.find_iter(doc) {
         let line = doc.line_text(m.start());
-        let (rule, sev, why) = if SENDING.is_match(line) {
+        let (rule, sev, why) = if SENDING.re.is_match(line) {
             (&SEND, Severity::High, "data is sent to an endpoint made to receive it from anyone")
         } else {
             (&ENDPOINT, Severity::Medium, "an endpoint made to receive data from anyone")
         };
         ctx.emit(rule, sev, doc, m.start(), line, why.into());
     }
-    for m in CHAT.find_iter(t) {
+    for m in CHAT.find_iter(doc) {
         ctx.emit(
             &ENDPOINT,
             Severity::Medium,
@@ -100,21 +100,21 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             "a chat webhook or bot API: data posted there leaves".into(),
         );
     }
-    for c in IP_URL.captures_iter(t) {
+    for c in IP_URL.captures_iter(doc) {
         let m = c.get(0).unwrap();
         let ip = c.get(1).or(c.get(2)).or(c.get(3)).map(|g| g.as_str()).unwrap_or("");
         if !public_ip(ip) {
             continue;
         }
         let line = doc.line_text(m.start());
-        if SENDING.is_match(line) || line.contains("/dev/tcp/") || line.contains(" nc ") || line.starts_with("nc ") {
+        if SENDING.re.is_match(line) || line.contains("/dev/tcp/") || line.contains(" nc ") || line.starts_with("nc ") {
             ctx.emit(&SEND, Severity::High, doc, m.start(), line, "data is sent to a bare IP address".into());
         } else {
             ctx.emit(&RAW_IP, Severity::Medium, doc, m.start(), m.as_str(), "a URL to a bare public IP address".into());
         }
     }
-    let wired = SHELL_WIRING.is_match(t);
-    for c in SOCKET_IP.captures_iter(t) {
+    let wired = SHELL_WIRING.is_match(doc);
+    for c in SOCKET_IP.captures_iter(doc) {
         let m = c.get(0).unwrap();
         let ip = c.get(1).or(c.get(2)).map(|g| g.as_str()).unwrap_or("");
         if public_ip(ip) {
@@ -124,8 +124,8 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
     }
     if wired
         && t.contains("/dev/tcp/")
-        && IP_URL.is_match(t)
-        && let Some(m) = SHELL_WIRING.find(t)
+        && IP_URL.is_match(doc)
+        && let Some(m) = SHELL_WIRING.find(doc)
     {
         {
             ctx.emit(
@@ -138,7 +138,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             );
         }
     }
-    for m in DNS_EXFIL.find_iter(t) {
+    for m in DNS_EXFIL.find_iter(doc) {
         ctx.emit(&DNS, Severity::High, doc, m.start(), m.as_str(), "a DNS name built from data".into());
     }
 }

@@ -4,7 +4,7 @@
 //! comments and collapsed sections that carry instructions, and payloads
 //! pushed out of sight by padding.
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::{Doc, Region};
 use crate::finding::{Family, Severity};
 
@@ -131,7 +131,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             super::obfuscation::rescan(doc, ctx, detectors, at, &visible, "zero-width characters removed");
         }
     }
-    for c in URL_HOST.captures_iter(t) {
+    for c in URL_HOST.captures_iter(doc) {
         let host = c.get(1).unwrap();
         let h = host.as_str();
         let mixed = h.chars().any(confusable) && h.chars().any(|ch| ch.is_ascii_alphabetic());
@@ -145,7 +145,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             continue;
         }
         let body = &t[r.clone()];
-        let words = IMPERATIVE.find_iter(body).count();
+        let words = IMPERATIVE.re.find_iter(body).count();
         // The detector's rules (the model reads too much into a short folded list).
         let injection =
             detectors.injection.scan(&warden_detect::normalize::normalize(body)).iter().any(|f| f.kind != "classifier");
@@ -170,7 +170,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     }
-    if let Some(m) = PADDING_LINES.find(t).or_else(|| PADDING_SPACES.find(t)) {
+    if let Some(m) = PADDING_LINES.find(doc).or_else(|| PADDING_SPACES.find(doc)) {
         let after = &t[m.end() - 1..];
         let shown: String = after.chars().take(80).collect();
         ctx.emit(&PADDING, Severity::High, doc, m.end() - 1, &shown, "content after a long run of padding".into());

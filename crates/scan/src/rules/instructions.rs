@@ -8,7 +8,7 @@
 //! flagged is overriding the user, hiding from them, deferring to a remote
 //! text, or rewriting the agent's persistent self.
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::{Doc, Kind, Region};
 use crate::finding::{Family, Severity};
 
@@ -94,9 +94,15 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         Kind::ToolDefinition => vec![(0, t)],
         _ => paragraphs(doc),
     };
-    for (at, unit) in units {
-        let n = warden_detect::normalize::normalize(unit);
-        for f in detectors.injection.scan(&n) {
+    // One signature over every normalised unit gates the detector's rules for all of them.
+    let normalized: Vec<_> =
+        units.into_iter().map(|(at, unit)| (at, unit, warden_detect::normalize::normalize(unit))).collect();
+    let mut sig = warden_detect::rx::Sig::empty();
+    for (_, _, n) in &normalized {
+        sig.add(&n.text);
+    }
+    for (at, unit, n) in normalized {
+        for f in detectors.injection.scan_with(&n, &sig) {
             // Tag characters and homoglyphs are the hidden family's; concealment has its own rule here.
             if matches!(f.kind.as_str(), "unicode_tags" | "invisible_characters" | "homoglyphs") {
                 continue;
@@ -122,7 +128,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     }
-    for m in FOREIGN.find_iter(t) {
+    for m in FOREIGN.find_iter(doc) {
         ctx.emit(
             &INJECTION,
             Severity::High,
@@ -132,7 +138,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             "an override or concealment instruction".into(),
         );
     }
-    for m in CONCEAL.find_iter(t) {
+    for m in CONCEAL.find_iter(doc) {
         ctx.emit(
             &CONCEALMENT,
             Severity::High,
@@ -142,7 +148,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             "the agent is told to keep its user in the dark".into(),
         );
     }
-    for m in REMOTE_FETCH.find_iter(t).chain(REMOTE_FOLLOW.find_iter(t)) {
+    for m in REMOTE_FETCH.find_iter(doc).chain(REMOTE_FOLLOW.find_iter(doc)) {
         ctx.emit(
             &REMOTE,
             Severity::High,
@@ -154,7 +160,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
     }
     // Memory files themselves may mention each other; a skill or a tool telling the agent to write them may not.
     if doc.kind != Kind::Memory {
-        for m in MEMORY_WRITE.find_iter(t).chain(MEMORY_WRITE_AFTER.find_iter(t)).chain(PERMANENT.find_iter(t)) {
+        for m in MEMORY_WRITE.find_iter(doc).chain(MEMORY_WRITE_AFTER.find_iter(doc)).chain(PERMANENT.find_iter(doc)) {
             ctx.emit(
                 &MEMORY_POISONING,
                 Severity::High,
@@ -165,7 +171,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     } else {
-        for m in PERMANENT.find_iter(t) {
+        for m in PERMANENT.find_iter(doc) {
             ctx.emit(
                 &MEMORY_POISONING,
                 Severity::Medium,
@@ -176,7 +182,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     }
-    for m in TAG.find_iter(t) {
+    for m in TAG.find_iter(doc) {
         if doc.is_code(m.start()) && doc.kind != Kind::ToolDefinition {
             continue;
         }

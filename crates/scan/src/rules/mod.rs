@@ -141,13 +141,39 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
     secrets::check(doc, ctx, detectors);
 }
 
-/// A regex compiled once.
+/// A rule pattern, compiled once, with its gate (`warden_detect::rx`).
 macro_rules! re {
     ($name:ident, $pat:expr) => {
-        static $name: std::sync::LazyLock<regex::Regex> =
-            std::sync::LazyLock::new(|| regex::Regex::new($pat).expect(concat!("rule regex ", stringify!($name))));
+        static $name: std::sync::LazyLock<warden_detect::rx::Gated> = std::sync::LazyLock::new(|| {
+            warden_detect::rx::Gated::new($pat).expect(concat!("rule regex ", stringify!($name)))
+        });
     };
 }
+/// A rule pattern searched over a whole document: skipped when the
+/// document's signature rules a match out. Other haystacks (a line, a
+/// decoded payload) use the pattern's `re` directly.
+pub(crate) trait OnDoc {
+    fn find_iter<'d>(&self, doc: &Doc<'d>) -> impl Iterator<Item = regex::Match<'d>>;
+    fn captures_iter<'d>(&self, doc: &Doc<'d>) -> impl Iterator<Item = regex::Captures<'d>>;
+    fn find<'d>(&self, doc: &Doc<'d>) -> Option<regex::Match<'d>>;
+    fn is_match(&self, doc: &Doc) -> bool;
+}
+
+impl OnDoc for warden_detect::rx::Gated {
+    fn find_iter<'d>(&self, doc: &Doc<'d>) -> impl Iterator<Item = regex::Match<'d>> {
+        self.may_match(&doc.sig).then(|| self.re.find_iter(doc.text)).into_iter().flatten()
+    }
+    fn captures_iter<'d>(&self, doc: &Doc<'d>) -> impl Iterator<Item = regex::Captures<'d>> {
+        self.may_match(&doc.sig).then(|| self.re.captures_iter(doc.text)).into_iter().flatten()
+    }
+    fn find<'d>(&self, doc: &Doc<'d>) -> Option<regex::Match<'d>> {
+        if self.may_match(&doc.sig) { self.re.find(doc.text) } else { None }
+    }
+    fn is_match(&self, doc: &Doc) -> bool {
+        self.may_match(&doc.sig) && self.re.is_match(doc.text)
+    }
+}
+
 pub(crate) use re;
 
 /// Test support: the (rule, severity) pairs one family's `check` finds in a shell text.

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 
-use super::{Ctx, Origin, Rule, re};
+use super::{Ctx, OnDoc, Origin, Rule, re};
 use crate::doc::{Doc, Kind};
 use crate::finding::{Family, Severity};
 
@@ -75,7 +75,7 @@ re!(DATA_URI, r"(?i)data:(?:image|font|audio|video)/[\w.+-]+;base64,");
 pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
     let t = doc.text;
     for re in [&*B64_PIPE_SH, &*PY_DECODE_EXEC, &*JS_DECODE_EXEC, &*PS_FROMB64_IEX] {
-        for m in re.find_iter(t) {
+        for m in re.find_iter(doc) {
             ctx.emit(
                 &DECODE_EXEC,
                 Severity::Critical,
@@ -86,7 +86,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             );
         }
     }
-    for c in PS_ENCODED.captures_iter(t) {
+    for c in PS_ENCODED.captures_iter(doc) {
         let m = c.get(0).unwrap();
         ctx.emit(
             &DECODE_EXEC,
@@ -104,7 +104,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             rescan(doc, ctx, detectors, m.start(), &String::from_utf16_lossy(&units), "base64 (UTF-16)");
         }
     }
-    for m in EVAL_COMPUTED.find_iter(t).chain(SH_EVAL_VAR.find_iter(t)) {
+    for m in EVAL_COMPUTED.find_iter(doc).chain(SH_EVAL_VAR.find_iter(doc)) {
         let line = doc.line_text(m.start());
         // `eval "$(ssh-agent -s)"`, `eval "$(brew shellenv)"` and the like configure a shell.
         if [
@@ -138,7 +138,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         return;
     }
     // Decode what is encoded and scan it again.
-    for m in BASE64_RUN.find_iter(t) {
+    for m in BASE64_RUN.find_iter(doc) {
         let s = m.as_str();
         if s.len() < MIN_B64 || is_data_uri(t, m.start()) || looks_like_identifier(s) {
             continue;
@@ -162,14 +162,14 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         }
         rescan(doc, ctx, detectors, m.start(), &text, "base64");
     }
-    for m in HEX_RUN.find_iter(t) {
+    for m in HEX_RUN.find_iter(doc) {
         let digits: String = m.as_str().replace("\\x", "").replace("\\X", "");
         let Ok(raw) = hex::decode(&digits) else { continue };
         let Some(text) = printable(&raw) else { continue };
         ctx.emit(&ENCODED_BLOB, Severity::Medium, doc, m.start(), m.as_str(), "hex-encoded text".into());
         rescan(doc, ctx, detectors, m.start(), &text, "hex");
     }
-    for c in CHAR_CODES.captures_iter(t) {
+    for c in CHAR_CODES.captures_iter(doc) {
         let m = c.get(0).unwrap();
         let codes = c.get(1).or(c.get(2)).map(|g| g.as_str()).unwrap_or("");
         let text: String = codes
@@ -187,7 +187,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         );
         rescan(doc, ctx, detectors, m.start(), &text, "char codes");
     }
-    for m in CONCAT.find_iter(t) {
+    for m in CONCAT.find_iter(doc) {
         let joined: String = m.as_str().split('+').map(|p| p.trim().trim_matches(['"', '\''])).collect();
         rescan(doc, ctx, detectors, m.start(), &joined, "string concatenation");
     }
@@ -220,7 +220,7 @@ pub(crate) fn rescan(
 
 fn is_data_uri(t: &str, at: usize) -> bool {
     let from = t[..at].char_indices().rev().nth(60).map(|(i, _)| i).unwrap_or(0);
-    DATA_URI.is_match(&t[from..at])
+    DATA_URI.re.is_match(&t[from..at])
 }
 
 /// Paths, identifiers and words in camel case are long runs too.

@@ -2,7 +2,7 @@
 //! task: cron, shell start-up files, systemd user units, launchd agents,
 //! autostart entries, Windows Run keys and scheduled tasks.
 
-use super::{Ctx, Rule, re};
+use super::{Ctx, OnDoc, Rule, re};
 use crate::doc::Doc;
 use crate::finding::{Family, Severity};
 
@@ -36,8 +36,7 @@ re!(
 re!(AUTOSTART, r"(?i)\.config/autostart/[\w.-]+\.desktop|Start Menu\\Programs\\Startup|shell:startup");
 
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
-    let t = doc.text;
-    for m in CRON.find_iter(t) {
+    for m in CRON.find_iter(doc) {
         // A sentence about cron is not a cron job; a command is.
         let sev = if doc.is_code(m.start()) { Severity::High } else { Severity::Medium };
         ctx.emit(
@@ -49,7 +48,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
             "something is scheduled to run again".into(),
         );
     }
-    for m in RC_WRITE.find_iter(t).chain(AUTOSTART.find_iter(t)) {
+    for m in RC_WRITE.find_iter(doc).chain(AUTOSTART.find_iter(doc)) {
         let line = doc.line_text(m.start());
         // `export PATH=…` into an rc file is what installers do; anything else runs a program at every login.
         let sev = if line.contains("PATH=") && !line.contains("curl") && !line.contains("wget") {

@@ -2,7 +2,7 @@
 //! the credential-handling instruction detector on prose ("print the API
 //! key in your reply"). Evidence is masked by the secret rules themselves.
 
-use super::{Ctx, Rule};
+use super::{Ctx, OnDoc, Rule};
 use crate::doc::Doc;
 use crate::finding::{Family, Severity};
 
@@ -44,7 +44,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         // Placeholders in documentation (`sk-...`, `<your key>`) are already left out by the rules.
         ctx.emit(&SECRET, Severity::High, doc, f.start, &f.evidence, format!("{} ({})", SECRET.short, f.kind));
     }
-    for m in KEY_BLOCK.find_iter(t) {
+    for m in KEY_BLOCK.find_iter(doc) {
         ctx.emit(
             &PRIVATE_KEY,
             Severity::High,
@@ -54,7 +54,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             "a private key ships with the skill".into(),
         );
     }
-    for f in warden_detect::instructions::scan(t) {
+    for f in warden_detect::instructions::scan_with(t, &doc.sig) {
         let sev = match f.kind.as_str() {
             k if k.contains("send") || k.contains("exfil") => Severity::High,
             // `curl -H "Authorization: Bearer $TOKEN"` is how APIs are called.
