@@ -54,6 +54,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     };
     let mut scan_s = Vec::new();
     let mut hash_s = Vec::new();
+    let mut open_s = Vec::new();
     let mut findings = 0;
     for _ in 0..a.runs {
         let t = Instant::now();
@@ -67,6 +68,13 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
         let r = scanner.scan(&inputs, vec![]);
         scan_s.push(t.elapsed().as_secs_f64());
         findings = r.findings().count();
+        // The same scan with every rule gate open (warden_detect::rx): what the gates save.
+        warden_detect::rx::set_gates(false);
+        let t = Instant::now();
+        let r = scanner.scan(&inputs, vec![]);
+        open_s.push(t.elapsed().as_secs_f64());
+        warden_detect::rx::set_gates(true);
+        anyhow::ensure!(r.findings().count() == findings, "the gates changed the findings");
     }
     let (s, h) = (median(scan_s), median(hash_s));
     let mb = bytes as f64 / 1e6;
@@ -82,6 +90,8 @@ pub fn run(a: ScanArgs) -> anyhow::Result<()> {
     println!("|---|---|---|---|");
     println!("| SHA-256 (baseline) | {h:.4} | {:.0} | {:.4} |", mb / h, h * 1000.0 / a.skills as f64);
     println!("| warden scan | {s:.4} | {:.1} | {:.3} |", mb / s, s * 1000.0 / a.skills as f64);
+    let o = median(open_s);
+    println!("| warden scan, gates open | {o:.4} | {:.1} | {:.3} |", mb / o, o * 1000.0 / a.skills as f64);
     println!("scan / SHA-256: {:.1}x the time; {findings} findings", s / h);
     let (per_tool, f) = definitions(200);
     println!("definition screening (gateway, at connect): {per_tool:.3} ms per tool over 200 tools, {f} findings");

