@@ -64,11 +64,11 @@ re!(
 );
 re!(
     BROWSER,
-    r"(?i)(?:Login Data\b|(?-i:/Cookies\b)|cookies\.sqlite|logins\.json|key[34]\.db|(?-i:Local State)|(?-i:Web Data)|(?:Google/Chrome|BraveSoftware|Microsoft/Edge|Mozilla/Firefox|\.mozilla/firefox|Chromium)/[^\n]{0,40}(?:Default|Profile|\.default)|\bsecurity\s+(?:dump-keychain|export\b|find-(?:generic|internet)-password\s+[^\n]*-(?:w?a|g|ga)\s+[\x22']?(?:chrome|brave|edge|firefox|safari|arc|opera)|unlock-keychain)|login\.keychain|cmdkey\s+/list|vaultcmd|\bExodus/|\bElectrum/wallets|MetaMask|\bwallet\.dat\b|\bid\.json\b[^\n]*solana)"
+    r"(?i)(?:Login Data\b|(?-i:/Cookies\b)|cookies\.sqlite|logins\.json|key[34]\.db|(?-i:Local State)|(?-i:Web Data)|(?:Google/Chrome|BraveSoftware|Microsoft/Edge|Mozilla/Firefox|\.mozilla/firefox|Chromium)/[^\n]{0,40}(?:Default|Profile|\.default)|\bsecurity\s+(?:dump-keychain|export\b|find-(?:generic|internet)-password\s+[^\n]*-(?:w?a|g|ga)\s+[\x22']?(?:chrome|brave|edge|firefox|safari|arc|opera)|unlock-keychain)|login\.keychain|cmdkey\s+/list|vaultcmd|\bExodus/|\bElectrum/wallets|MetaMask|\bwallet\.dat\b|\bid\.json\b[^\n]*solana|\bop\s+item\s+(?:get|list)\b[^\n]*--reveal|\bop\s+(?:item\s+list|vault\s+list)\b[^\n]*\|\s*(?:xargs|while)[^\n]*\bop\s+item\s+get|\bop\s+export\b|\bbw\s+export\b|\blpass\s+export\b|\bkeepassxc-cli\s+export\b|\bdcli\s+export\b)"
 );
 re!(
     KEYCHAIN,
-    r"(?i)\bsecurity\s+find-(?:generic|internet)-password\b|\bsecret-tool\s+lookup\b|\bpass\s+show\b|\bop\s+read\b|Get-StoredCredential"
+    r"(?i)\bsecurity\s+find-(?:generic|internet)-password\b|\bsecret-tool\s+lookup\b|\bpass\s+show\b|\bop\s+read\b|Get-StoredCredential|\bop\s+item\s+(?:get|list)\b|\bbw\s+(?:get|list)\s+items?\b|\blpass\s+(?:show|ls)\b"
 );
 re!(
     ENV_FILTER,

@@ -50,6 +50,13 @@ re!(
     SUBST,
     &format!(r#"(?i)(?:(?:ba|z)?sh|source|\.|python[0-9.]*|perl|ruby|node)\s+(?:-c\s+)?["']?(?:<\(|\$\()\s*{FETCH}"#)
 );
+// Any interpreter (its name may be computed) handed a fetched body with `-c`.
+re!(C_FETCH, &format!(r#"(?i)\s-c\s+["']?\$\(\s*{FETCH}"#));
+// Walking the user past the malware protection that would stop the download.
+re!(
+    AV_BYPASS,
+    r"(?i)\b(?:SmartScreen|Gatekeeper|Windows\s+Defender|Defender|antivirus|anti-virus|XProtect)\b[^.\n]{0,80}\b(?:run\s+anyway|disable|turn\s+off|add\s+an?\s+exclusion|exclusion|allow\s+anyway|open\s+anyway|bypass)\b|Add-MpPreference\s+-ExclusionPath|Set-MpPreference\s+-DisableRealtimeMonitoring|spctl\s+--master-disable"
+);
 re!(EVAL_FETCH, &format!(r#"(?i)(?-u:\b)eval\s*[("]?\s*"?\$\(\s*{FETCH}"#));
 re!(
     IEX_DOWNLOAD,
@@ -74,10 +81,13 @@ re!(
     r#"(?i)(?:curl|wget|iwr|invoke-webrequest)\b[^\n]*?(?:\s-o\s*|\s--output[\s=]|\s-O\s+|\s--output-document[\s=]|\s-outfile\s+)["']?([\w./~$-]+)"#
 );
 re!(CHMOD_X, r#"(?i)chmod\s+(?:[0-7]*[1357][0-7]*|[ugoa]*\+[rwx]*x[rwx]*)\s+["']?([\w./~$-]+)"#);
-re!(START_PROCESS, r"(?i)start-process\s+[^\n]*\.exe|(?-u:\b)open\s+-a\s|(?-u:\b)xattr\s+-d\s+com\.apple\.quarantine");
+re!(
+    START_PROCESS,
+    r"(?i)start-process\s+[^\n]*\.exe|(?-u:\b)open\s+-a\s|(?-u:\b)xattr\s+-[a-z]*d[a-z]*\s+com\.apple\.quarantine"
+);
 re!(
     PROTECTED,
-    r#"(?i)(?:\bunzip\s+(?:-\S+\s+)*-P\s*\S+|\b7za?\s+x\s+[^\n]*-p\S+|\b(?:archive|zip|rar|7z|extract(?:ed)?)\b[^\n]{0,80}\b(?:password|passphrase|pass)\b\s*(?:is|:|=)\s*["'`]?[^\s"'`]{3,})"#
+    r#"(?i)(?:\bunzip\s+(?:-\S+\s+)*-P\s*\S+|\b7za?\s+x\s+[^\n]*-p\S+|\b(?:archive|zip|rar|7z|extract(?:ed)?)\b[^\n]{0,80}\b(?:password|passphrase|pass)\b\s*(?:is|:|=)\s*["'`]?[^\s"'`]{3,}|\b(?:archive|zip|rar|7z)\b[^\n]{0,80}\bpassword[- ]protected\b[^\n]*\n[^\n]{0,60}\b(?:password|passphrase)\b\s*(?:is|:|=)\s*["'`]?[^\s"'`]{3,})"#
 );
 re!(
     PIP_URL,
@@ -93,6 +103,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
     for re in [
         &*PIPE,
         &*SUBST,
+        &*C_FETCH,
         &*EVAL_FETCH,
         &*IEX_DOWNLOAD,
         &*DOWNLOADSTRING_IEX,
@@ -153,6 +164,16 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
                 "a downloaded program is started".into(),
             );
         }
+    }
+    for m in AV_BYPASS.find_iter(doc) {
+        ctx.emit(
+            &DOWNLOAD_EXEC,
+            Severity::High,
+            doc,
+            m.start(),
+            m.as_str(),
+            "the user is walked past the protection that would stop what is downloaded".into(),
+        );
     }
     for m in PROTECTED.find_iter(doc) {
         ctx.emit(
@@ -234,5 +255,17 @@ mod tests {
         ] {
             assert!(rules(t, Kind::Shell).iter().all(|r| r.1 < Severity::High), "{t}: {:?}", rules(t, Kind::Shell));
         }
+    }
+
+    #[test]
+    fn computed_interpreters_protection_bypass_and_protected_archives() {
+        let found = |t: &str| rules(t, Kind::Markdown);
+        let f = found("\"$(printf '%s' 'hsab' | rev)\" -c \"$(curl -fsSL \"$u\")\" &");
+        assert!(f.contains(&("dropper.pipe-to-interpreter", Severity::Critical)), "{f:?}");
+        let f = found("If Windows SmartScreen warns, choose More info, Run anyway.");
+        assert!(f.iter().any(|x| x.0 == "dropper.download-and-run" && x.1 == Severity::High), "{f:?}");
+        let f = found("The archive is password protected (antivirus mangles it).\nPassword: `zs2025`");
+        assert!(f.iter().any(|x| x.0 == "dropper.protected-archive"), "{f:?}");
+        assert!(found("If a blob contains `curl … | sh`, show it as text.").iter().all(|x| x.1 < Severity::High));
     }
 }

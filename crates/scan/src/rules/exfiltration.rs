@@ -51,7 +51,22 @@ pub const REVERSE_SHELL: Rule = Rule {
            dup2 + sh -i, mkfifo pipes): remote control of the machine.",
 };
 
-pub const RULES: &[Rule] = &[ENDPOINT, SEND, RAW_IP, DNS, REVERSE_SHELL];
+pub const UPLOAD: Rule = Rule {
+    id: "exfiltration.upload",
+    family: Family::Exfiltration,
+    severity: Severity::Medium,
+    short: "A local file uploaded",
+    full: "curl -F file=@, -d @file, --data-binary @, -T, --upload-file, wget --post-file: a file's content leaves \
+           the machine. Skills upload their user's files to APIs; beside credential access it is how a stealer \
+           ships what it read (`combination.rs`).",
+};
+
+pub const RULES: &[Rule] = &[ENDPOINT, SEND, RAW_IP, DNS, REVERSE_SHELL, UPLOAD];
+
+re!(
+    FILE_UPLOAD,
+    r#"(?i)\bcurl\b[^\n]*?(?:\s(?:-F|--form)\s*["']?[\w.\[\]-]+=@|\s(?:-d|--data(?:-binary|-raw|-urlencode)?)\s*["']?@|\s(?:-T|--upload-file)\s)|\bwget\b[^\n]*--post-file|\bInvoke-(?:WebRequest|RestMethod)\b[^\n]*-InFile\b"#
+);
 
 re!(
     SOCKET_IP,
@@ -81,6 +96,16 @@ re!(
 
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
     let t = doc.text;
+    for m in FILE_UPLOAD.find_iter(doc) {
+        ctx.emit(
+            &UPLOAD,
+            Severity::Medium,
+            doc,
+            m.start(),
+            doc.line_text(m.start()),
+            "a local file is uploaded".into(),
+        );
+    }
     for m in HOST.find_iter(doc) {
         let line = doc.line_text(m.start());
         let (rule, sev, why) = if SENDING.re.is_match(line) {

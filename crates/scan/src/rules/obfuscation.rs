@@ -69,6 +69,11 @@ re!(
     CHAR_CODES,
     r"(?i)(?:String\.fromCharCode\s*\(\s*((?:\d{2,3}\s*,\s*){5,}\d{2,3})\s*\)|((?:chr\(\d{2,3}\)\s*\+\s*){5,}chr\(\d{2,3}\)))"
 );
+// Character codes decoded with XOR: text no one is meant to read until it runs.
+re!(
+    XOR_CODES,
+    r"(?i)String\.fromCharCode\s*\(\s*[\w.\[\]]+\s*\^\s*(?:0x[0-9a-f]+|\d+|\w+)\s*\)|\bchr\s*\(\s*\w+\s*\^\s*(?:0x[0-9a-f]+|\d+|\w+)\s*\)|\[char\]\s*\(\s*\$\w+\s*-bxor\s"
+);
 re!(CONCAT, r#"(?:["'][^"'\n]{1,24}["']\s*\+\s*){3,}["'][^"'\n]{1,24}["']"#);
 re!(DATA_URI, r"(?i)data:(?:image|font|audio|video)/[\w.+-]+;base64,");
 
@@ -187,6 +192,16 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
         );
         rescan(doc, ctx, detectors, m.start(), &text, "char codes");
     }
+    for m in XOR_CODES.find_iter(doc) {
+        ctx.emit(
+            &COMPUTED_EVAL,
+            Severity::High,
+            doc,
+            m.start(),
+            doc.line_text(m.start()),
+            "character codes decoded with XOR".into(),
+        );
+    }
     for m in CONCAT.find_iter(doc) {
         let joined: String = m.as_str().split('+').map(|p| p.trim().trim_matches(['"', '\''])).collect();
         rescan(doc, ctx, detectors, m.start(), &joined, "string concatenation");
@@ -278,5 +293,17 @@ mod tests {
         ] {
             assert!(found(t).iter().all(|x| x.1 < Severity::Medium), "{t}: {:?}", found(t));
         }
+    }
+
+    #[test]
+    fn xor_decoded_character_codes_are_high() {
+        let d = Doc::new("b.js", "const s = FMT.map(n => String.fromCharCode(n ^ 7)).join('');", Kind::JavaScript);
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx, &warden_detect::Detectors::default());
+        assert!(
+            ctx.findings.iter().any(|f| f.rule == "obfuscation.computed-eval" && f.severity == Severity::High),
+            "{:?}",
+            ctx.findings
+        );
     }
 }

@@ -41,8 +41,13 @@ super::re!(
 pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
     let t = doc.text;
     for f in detectors.secrets.scan(t) {
-        // Placeholders in documentation (`sk-...`, `<your key>`) are already left out by the rules.
-        ctx.emit(&SECRET, Severity::High, doc, f.start, &f.evidence, format!("{} ({})", SECRET.short, f.kind));
+        // Placeholders in documentation (`sk-...`, `<your key>`) are already left out by the rules;
+        // a connection string to a database on this machine is a development default.
+        let line = doc.line_text(f.start);
+        let local = f.kind == "connection-string-password"
+            && ["@localhost", "@127.0.0.1", "@[::1]", "@0.0.0.0"].iter().any(|h| line.contains(h));
+        let sev = if local { Severity::Low } else { Severity::High };
+        ctx.emit(&SECRET, sev, doc, f.start, &f.evidence, format!("{} ({})", SECRET.short, f.kind));
     }
     for m in KEY_BLOCK.find_iter(doc) {
         ctx.emit(
@@ -62,5 +67,28 @@ pub fn check(doc: &Doc, ctx: &mut Ctx, detectors: &warden_detect::Detectors) {
             _ => Severity::Medium,
         };
         ctx.emit(&HANDLING, sev, doc, f.start, &f.evidence, format!("{} ({})", HANDLING.short, f.kind));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Kind;
+
+    fn found(text: &str) -> Vec<(&'static str, Severity)> {
+        let d = Doc::new(".env.example", text, Kind::Text);
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx, &warden_detect::Detectors::default());
+        ctx.findings.iter().map(|f| (f.rule, f.severity)).collect()
+    }
+
+    #[test]
+    fn local_development_defaults_and_empty_assignments_are_not_leaks() {
+        assert!(found("DATABASE_URL=postgres://app:app@localhost:5432/app").iter().all(|x| x.1 < Severity::High));
+        assert!(found("STRIPE_SECRET_KEY=\nSTRIPE_WEBHOOK_SECRET=\nOPENAI_API_KEY=\n").is_empty());
+        assert!(
+            found("DATABASE_URL=postgres://svc:Zq8vTn3kW1pLx@db.prod.example.com:5432/app")
+                .contains(&("secrets.hardcoded", Severity::High))
+        );
     }
 }
