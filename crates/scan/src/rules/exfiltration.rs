@@ -94,6 +94,11 @@ re!(
     r"(?i)\b(?:nslookup|dig|host|ping|drill|resolve-dnsname)\b[^\n|;]*(?:\$\(|`|\$\{?[A-Za-z_]\w*\}?)[^\n\s]*\.[a-z0-9-]+\.[a-z]{2,}"
 );
 
+re!(
+    DNS_COMPUTED,
+    r#"\b(?:socket\.)?(?:gethostbyname(?:_ex)?|getaddrinfo)\s*\(\s*(?:f["']|[A-Za-z_]\w*\s*[,)+])|\bdns\.(?:lookup|resolve\w*)\s*\(\s*(?:`[^`\n]*\$\{|[A-Za-z_]\w*\s*[,)+])|\bresolver\.(?:resolve|query)\s*\(\s*(?:f["']|[A-Za-z_]\w*\s*[,)+])|\[System\.Net\.Dns\]::(?:GetHostAddresses|Resolve)\s*\(\s*\$"#
+);
+
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
     let t = doc.text;
     for m in FILE_UPLOAD.find_iter(doc) {
@@ -166,6 +171,17 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
     for m in DNS_EXFIL.find_iter(doc) {
         ctx.emit(&DNS, Severity::High, doc, m.start(), m.as_str(), "a DNS name built from data".into());
     }
+    // In code, a lookup of a computed name: worth a look alone, a channel beside credential access.
+    for m in DNS_COMPUTED.find_iter(doc) {
+        ctx.emit(
+            &DNS,
+            Severity::Medium,
+            doc,
+            m.start(),
+            doc.line_text(m.start()),
+            "a DNS lookup of a computed name".into(),
+        );
+    }
 }
 
 fn public_ip(ip: &str) -> bool {
@@ -215,5 +231,17 @@ mod tests {
         ] {
             assert!(found(t).is_empty(), "{t}: {:?}", found(t));
         }
+    }
+
+    #[test]
+    fn computed_dns_lookups_in_code_are_a_channel() {
+        let d = Doc::new("x.py", "for label in chunks:\n    socket.gethostbyname(label)\n", crate::doc::Kind::Python);
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx);
+        assert!(ctx.findings.iter().any(|f| f.rule == "exfiltration.dns" && f.severity == Severity::Medium));
+        let d = Doc::new("x.py", "socket.gethostbyname(\"api.example.com\")\n", crate::doc::Kind::Python);
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx);
+        assert!(ctx.findings.is_empty(), "{:?}", ctx.findings);
     }
 }

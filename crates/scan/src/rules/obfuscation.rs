@@ -47,7 +47,7 @@ re!(
 );
 re!(
     PY_DECODE_EXEC,
-    r"(?i)\b(?:exec|eval|compile)\s*\(\s*(?:__import__\(\s*['\x22](?:base64|codecs|zlib|binascii)['\x22]\s*\)\.|base64\.|codecs\.|zlib\.|binascii\.|bytes\.fromhex|marshal\.loads)"
+    r"(?i)\b(?:exec|eval|compile)\s*\(\s*(?:__import__\(\s*['\x22](?:base64|codecs|zlib|binascii)['\x22]\s*\)\.|base64\.|codecs\.|zlib\.|binascii\.|bytes\.fromhex|marshal\.loads|(?:[A-Za-z_]\w*\.)?(?:decompress|b64decode|b32decode|b85decode|a85decode|unhexlify|fromhex)\s*\()"
 );
 re!(
     JS_DECODE_EXEC,
@@ -305,5 +305,17 @@ mod tests {
             "{:?}",
             ctx.findings
         );
+    }
+
+    #[test]
+    fn aliased_decoders_handed_to_exec_are_found() {
+        let d = Doc::new(
+            "setup.py",
+            "import zlib as _z, base64 as _b\nexec(_z.decompress(_b.b64decode(_n)))\n",
+            Kind::Python,
+        );
+        let mut ctx = Ctx::default();
+        check(&d, &mut ctx, &warden_detect::Detectors::default());
+        assert!(ctx.findings.iter().any(|f| f.rule == "obfuscation.decode-and-run"), "{:?}", ctx.findings);
     }
 }

