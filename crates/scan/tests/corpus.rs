@@ -117,22 +117,22 @@ fn openclaws_bundled_skills_are_not_flagged() {
     assert!(flagged.is_empty(), "{flagged:#?}");
 }
 
-/// The held-out split (`tests/scan-corpus/holdout3`, its own `labels.json`):
+/// The held-out split (`tests/scan-corpus/holdout4`, its own `labels.json`):
 /// written after the rules, blind to them and to the other splits, and
 /// measured once. Its misses stay misses: it is never used to tune a rule
-/// (that would make it one more development split, as `holdout/` and
-/// `holdout2/` became).
+/// (that would make it one more development split, as `holdout/`,
+/// `holdout2/` and `holdout3/` became).
 /// The test keeps the first-pass figures from getting worse.
 #[test]
 fn the_held_out_split_keeps_its_first_pass_figures() {
     let corpus = root().join("tests/scan-corpus");
-    let (n, m) = measure(&corpus, &corpus.join("holdout3/labels.json"));
-    let [tp, fneg, fp, tn] = m.splits["holdout3"];
-    assert_eq!(n, 60);
-    assert_eq!((tp + fneg, fp + tn), (30, 30));
+    let (n, m) = measure(&corpus, &corpus.join("holdout4/labels.json"));
+    let [tp, fneg, fp, tn] = m.splits["holdout4"];
+    assert_eq!(n, 50);
+    assert_eq!((tp + fneg, fp + tn), (25, 25));
     assert!(tp >= HOLDOUT_FLAGGED && fp <= HOLDOUT_FALSE_POSITIVES, "{:#?}", m.failures);
 }
 
 /// First pass on the held-out split (BENCHMARKS.md).
-const HOLDOUT_FLAGGED: usize = 27;
+const HOLDOUT_FLAGGED: usize = 19;
 const HOLDOUT_FALSE_POSITIVES: usize = 3;
