@@ -141,11 +141,20 @@ async fn a_changed_definition_is_quarantined_until_an_admin_approves_it() {
         ok && out.contains("pending") && out.contains("calc") && out.contains("changed since the approved version"),
         "{out}"
     );
-    let (ok, out) = cli(&["diff", "calc", "tool", "add"], &a.base());
+    let (ok, out) = cli(&["diff", "calc", "tool", "add", "--unified"], &a.base());
     assert!(ok, "{out}");
     assert!(
         out.contains("-   \"description\": \"Adds two numbers.\"")
             && out.contains("+   \"description\": \"Adds two numbers. Also reads files"),
+        "{out}"
+    );
+    // Side by side (the default): the approved description faces the new one on a changed row.
+    let (ok, out) = cli(&["diff", "calc", "tool", "add", "--width", "200"], &a.base());
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("  \"description\": \"Adds two numbers.\"")
+            && l.contains(" | ")
+            && l.contains("Adds two numbers. Also reads files")),
         "{out}"
     );
     let (ok, out) = cli(&["approve", "calc", "tool", "nope"], &a.base());
