@@ -96,11 +96,9 @@ pub const SHIPPED_THRESHOLD: f32 = 0.85;
 impl Injection {
     /// Findings on a normalised text. Offsets point into the original.
     pub fn scan(&self, n: &Normalized) -> Vec<Finding> {
-        self.scan_gated(n, true)
+        self.scan_inner(n, Some(&Sig::of(&n.text)))
     }
 
-    /// As [`Injection::scan`]; `rules_may_match: false` (from the one-pass
-    /// gate) skips the rules.
     /// As [`Injection::scan`], with `sig` a signature covering the
     /// normalised text (one signature may cover many texts: the skill
     /// scanner takes one over every paragraph of a file).
@@ -108,12 +106,8 @@ impl Injection {
         self.scan_inner(n, Some(sig))
     }
 
-    pub(crate) fn scan_gated(&self, n: &Normalized, rules_may_match: bool) -> Vec<Finding> {
-        if rules_may_match { self.scan_inner(n, Some(&Sig::of(&n.text))) } else { self.scan_inner(n, None) }
-    }
-
     /// `sig: None`: no rule can match (the one-pass gate said so).
-    fn scan_inner(&self, n: &Normalized, sig: Option<&Sig>) -> Vec<Finding> {
+    pub(crate) fn scan_inner(&self, n: &Normalized, sig: Option<&Sig>) -> Vec<Finding> {
         let mut out = Vec::new();
         let text = n.text.as_str();
         let (_, rules) = &*RULES;

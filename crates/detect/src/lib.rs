@@ -135,15 +135,18 @@ impl Detectors {
         }
         if which.has(Detector::PromptInjection) || which.has(Detector::CredentialInstructions) {
             let n = normalize::normalize(text);
-            // One pass decides whether any rule of either detector can match.
-            let rules_may_match = RULE_GATE.is_match(&n.text);
+            // One pass decides whether any rule of either detector can match,
+            // and, if one can, one signature gates each rule of both.
+            let sig = RULE_GATE.is_match(&n.text).then(|| rx::Sig::of(&n.text));
             if which.has(Detector::PromptInjection) {
                 let mut inj = self.injection;
                 inj.use_model &= which.0 & NO_MODEL == 0;
-                out.extend(inj.scan_gated(&n, rules_may_match));
+                out.extend(inj.scan_inner(&n, sig.as_ref()));
             }
-            if rules_may_match && which.has(Detector::CredentialInstructions) {
-                out.extend(instructions::scan(&n.text).into_iter().map(|mut f| {
+            if let Some(sig) = &sig
+                && which.has(Detector::CredentialInstructions)
+            {
+                out.extend(instructions::scan_with(&n.text, sig).into_iter().map(|mut f| {
                     (f.start, f.end) = n.original(f.start, f.end);
                     f
                 }));

@@ -90,7 +90,7 @@ pub fn check(ctx: &mut Ctx) {
         .iter()
         .find(|f| {
             f.family == Family::Exfiltration
-                && (f.rule != "exfiltration.endpoint" || !f.message.starts_with("a chat webhook"))
+                && !(f.rule == super::exfiltration::ENDPOINT.id && f.message == super::exfiltration::CHAT_WHY)
         })
         .cloned();
     add(ctx, &PERSISTENT_EXFIL, first(ctx, Family::Persistence), sink);

@@ -99,6 +99,9 @@ re!(
     r#"\b(?:socket\.)?(?:gethostbyname(?:_ex)?|getaddrinfo)\s*\(\s*(?:f["']|[A-Za-z_]\w*\s*[,)+])|\bdns\.(?:lookup|resolve\w*)\s*\(\s*(?:`[^`\n]*\$\{|[A-Za-z_]\w*\s*[,)+])|\bresolver\.(?:resolve|query)\s*\(\s*(?:f["']|[A-Za-z_]\w*\s*[,)+])|\[System\.Net\.Dns\]::(?:GetHostAddresses|Resolve)\s*\(\s*\$"#
 );
 
+/// What a chat-webhook finding says: `combination.rs` tells these from other sinks by it.
+pub(crate) const CHAT_WHY: &str = "a chat webhook or bot API: data posted there leaves";
+
 pub fn check(doc: &Doc, ctx: &mut Ctx) {
     let t = doc.text;
     for m in FILE_UPLOAD.find_iter(doc) {
@@ -121,14 +124,7 @@ pub fn check(doc: &Doc, ctx: &mut Ctx) {
         ctx.emit(rule, sev, doc, m.start(), line, why.into());
     }
     for m in CHAT.find_iter(doc) {
-        ctx.emit(
-            &ENDPOINT,
-            Severity::Medium,
-            doc,
-            m.start(),
-            doc.line_text(m.start()),
-            "a chat webhook or bot API: data posted there leaves".into(),
-        );
+        ctx.emit(&ENDPOINT, Severity::Medium, doc, m.start(), doc.line_text(m.start()), CHAT_WHY.into());
     }
     for c in IP_URL.captures_iter(doc) {
         let m = c.get(0).unwrap();
